@@ -1,0 +1,86 @@
+"The `peftbench` command as users run it: a subprocess, exit codes, messages, and the demo's outputs."
+import json, os, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore'}
+
+
+def cli(*args, cwd=None, timeout=600):
+    return subprocess.run([str(Path(sys.executable).parent / 'peftbench'), *args], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=timeout)
+
+
+@pytest.mark.parametrize('args, needle', [
+    (['estimate', './no/such/folder'], 'does not exist'),
+    (['train', 'missing.yaml', '--out', 'x'], "recipe file 'missing.yaml' does not exist"),
+])
+def test_bad_input_is_one_sentence(tmp_path, args, needle):
+    p = cli(*args, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert needle in p.stderr and 'Traceback' not in p.stderr
+    assert '--debug' not in p.stderr
+
+
+def test_invalid_recipe_lists_every_problem(tmp_path):
+    (tmp_path / 'r.yaml').write_text('adapter:\n  method: lora\n  r: 0\ntraining:\n  lr: -1\n')
+    p = cli('train', 'r.yaml', '--out', 'run', cwd=tmp_path)
+    assert p.returncode == 2 and 'Traceback' not in p.stderr
+    assert 'lora r must be a positive integer, got 0' in p.stderr and 'training.lr' in p.stderr
+    assert not (tmp_path / 'run').exists()  # a recipe that fails validation never starts
+
+
+def test_unreachable_hub_model(tmp_path):
+    (tmp_path / 'r.yaml').write_text('model:\n  name: some-org/no-such-model-xyz\n')
+    p = cli('train', 'r.yaml', '--out', 'run', '--max-steps', '1', cwd=tmp_path)
+    assert p.returncode == 2 and 'Traceback' not in p.stderr, p.stderr
+    assert "cannot load model 'some-org/no-such-model-xyz'" in p.stderr
+
+
+def test_debug_shows_traceback(tmp_path):
+    p = cli('train', 'missing.yaml', '--debug', cwd=tmp_path)
+    assert p.returncode != 0 and 'Traceback' in p.stderr
+
+
+def test_estimate_json(tmp_path):
+    p = cli('estimate', 'Qwen/Qwen2.5-0.5B', '--quant', '4bit', '--gc', '--gpu', 'T4', '--json', cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    e = json.loads(p.stdout)
+    assert e['peak_allocated_bytes'] <= e['peak_reserved_bytes'] <= e['total_bytes'] and e['verdict'] == 'fits'
+
+
+@pytest.fixture(scope='module')
+def demo_dir(tmp_path_factory):
+    "The demo's run folder: the one .ci/run made (PEFTBENCH_DEMO_DIR), or a fresh run."
+    d = os.environ.get('PEFTBENCH_DEMO_DIR')
+    if d: return Path(d)
+    d = tmp_path_factory.mktemp('demo') / 'run'
+    p = cli('demo', '--out', str(d))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return d
+
+
+def test_demo_outputs(demo_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    from peftbench.pico import pico_path
+    from peftbench.recipe import Recipe
+    assert Recipe.load(demo_dir / 'recipe.yaml').adapter.method == 'lora'
+    log = [json.loads(l) for l in (demo_dir / 'log.jsonl').read_text().splitlines()]
+    train = [e for e in log if e['event'] == 'train']
+    assert train and all({'step', 'loss', 'lr', 'epoch'} <= set(e) for e in train)
+    assert train[-1]['loss'] < train[0]['loss'] / 2
+    assert log[-1]['event'] == 'end' and log[-1]['status'] == 'finished'
+    m = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(pico_path()), str(demo_dir / 'adapter'))
+    assert any('lora_A' in n for n, _ in m.named_parameters())
+    rows = json.loads((demo_dir / 'compare.json').read_text())
+    assert len(rows) == 100 and all({'prompt', 'base', 'adapted', 'base_format', 'adapted_format'} <= set(r) for r in rows)
+
+
+def test_demo_adapter_does_the_task(demo_dir):
+    rows = json.loads((demo_dir / 'compare.json').read_text())
+    adapted = sum(r['adapted_format'] for r in rows) / len(rows)
+    base = sum(r['base_format'] for r in rows) / len(rows)
+    assert adapted >= 0.9 and base <= 0.1, (base, adapted)
+    s = json.loads((demo_dir / 'summary.json').read_text())
+    assert s['metric']['format'] == {'base': base, 'adapted': adapted}
