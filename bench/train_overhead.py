@@ -1,0 +1,98 @@
+"""Does the workbench cost anything? The same LoRA recipe on pico, through peftbench's `Run` (with a subscriber
+attached, as the UI would) and through a plain TRL `SFTTrainer` script, alternating in one process.
+
+    python bench/train_overhead.py [--steps 100] [--rounds 3]     -> bench/results/train_overhead.json
+
+Throughput is tokens/s over the trainer's own `train_runtime` (model loading excluded on both sides).
+Target (issue 4): peftbench >= 0.97x the plain path.
+
+Four variants, because on the CPU PyTorch itself runs about a third slower on any thread other than the main one:
+plain script on the main thread; the same plain script on a worker thread; `Run.train()` (blocking, trains on
+the main thread); `Run.start().wait()` (a worker thread, as the notebook UI does). `Run.start` against the
+plain script on a worker thread isolates what peftbench itself adds.
+"""
+import argparse, json, statistics, tempfile, threading, time
+from pathlib import Path
+
+import torch
+from datasets import load_dataset
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+from trl import SFTConfig, SFTTrainer
+
+from peftbench.cli import machine, quiet
+from peftbench.pico import TASK_FILES, demo_recipe, pico_path
+from peftbench.recipe import Hardware
+from peftbench.train import Run
+
+ap = argparse.ArgumentParser(); ap.add_argument('--steps', type=int, default=100); ap.add_argument('--rounds', type=int, default=3)
+a = ap.parse_args()
+quiet()
+tmp = tempfile.mkdtemp()
+
+
+def tps(log_history):
+    tokens = max(h['num_tokens'] for h in log_history if 'num_tokens' in h)
+    runtime = next(h['train_runtime'] for h in log_history if 'train_runtime' in h)
+    return tokens / runtime, runtime
+
+
+def plain(i):
+    "What a user writes with the libraries alone: the same model, adapter and hyperparameters."
+    set_seed(0)
+    tok = AutoTokenizer.from_pretrained(pico_path())
+    model = AutoModelForCausalLM.from_pretrained(pico_path(), dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules='all-linear', task_type='CAUSAL_LM'))
+    ds = load_dataset('json', data_files=str(TASK_FILES['train']), split='train')
+    args = SFTConfig(output_dir=f'{tmp}/plain{i}', max_steps=a.steps, per_device_train_batch_size=16, learning_rate=3e-3, lr_scheduler_type='cosine',
+                     warmup_steps=0.05, logging_steps=5, save_strategy='no', report_to='none', max_length=64, use_cpu=True,
+                     gradient_checkpointing=False, seed=0, disable_tqdm=True)
+    t = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
+    t.train()
+    return tps(t.state.log_history)
+
+
+def workbench(i, ui=False):
+    r = demo_recipe(f'{tmp}/run{i}{ui}', steps=a.steps)
+    r.training.save_steps = 10 * a.steps  # no intermediate checkpoints, as in the plain script
+    run = Run(r, Hardware())
+    seen = []
+    run.subscribe(seen.append)  # a UI-like subscriber
+    run.start().wait() if ui else run.train()
+    assert seen and seen[-1]['event'] == 'end'
+    return tps(run.trainer.state.log_history)
+
+
+def in_thread(fn):
+    def go(i):
+        out = []
+        th = threading.Thread(target=lambda: out.append(fn(i))); th.start(); th.join()
+        return out[0]
+    return go
+
+
+VARIANTS = {'plain': plain, 'plain_worker_thread': in_thread(plain), 'peftbench_train': workbench,
+            'peftbench_start_ui': lambda i: workbench(i, ui=True)}
+res = {k: [] for k in VARIANTS}
+plain(-1)  # warm-up: imports, allocator, kernels
+for i in range(a.rounds):
+    order = list(VARIANTS) if i % 2 == 0 else list(VARIANTS)[::-1]
+    for name in order:
+        t, rt = VARIANTS[name](i)
+        res[name].append({'tokens_per_s': round(t, 1), 'train_runtime_s': round(rt, 2)})
+        print(name, res[name][-1], flush=True)
+med = {k: statistics.median(x['tokens_per_s'] for x in v) for k, v in res.items()}
+ratios = {'peftbench_train / plain': med['peftbench_train'] / med['plain'],
+          'peftbench_start_ui / plain_worker_thread': med['peftbench_start_ui'] / med['plain_worker_thread'],
+          'peftbench_start_ui / plain': med['peftbench_start_ui'] / med['plain'],
+          'plain_worker_thread / plain (PyTorch CPU thread penalty)': med['plain_worker_thread'] / med['plain']}
+out = dict(benchmark='training throughput: peftbench Run vs plain TRL SFTTrainer, same recipe, alternating, one process',
+           command=f'python bench/train_overhead.py --steps {a.steps} --rounds {a.rounds}', model='pico (1.3M params, LoRA r=16 all-linear), CPU fp32',
+           steps_per_run=a.steps, runs=res, median_tokens_per_s=med, ratios={k: round(v, 4) for k, v in ratios.items()}, target_ratio=0.97,
+           meets_target={'blocking Run.train vs plain': ratios['peftbench_train / plain'] >= 0.97,
+                         'UI Run.start vs plain on the same kind of thread': ratios['peftbench_start_ui / plain_worker_thread'] >= 0.97,
+                         'UI Run.start vs plain on the main thread': ratios['peftbench_start_ui / plain'] >= 0.97},
+           machine=machine(), date=time.strftime('%Y-%m-%d'))
+p = Path(__file__).parent / 'results' / 'train_overhead.json'
+p.write_text(json.dumps(out, indent=1) + '\n')
+print(json.dumps({k: out[k] for k in ('median_tokens_per_s', 'ratios', 'meets_target')}, indent=1))
