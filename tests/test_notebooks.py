@@ -14,5 +14,5 @@ NOTEBOOKS = sorted(p for p in NBS.rglob('*.ipynb') if '.ipynb_checkpoints' not i
 def test_notebook(nb):
     flags = os.environ.get('NBDEV_FLAGS', '').split()  # e.g. NBDEV_FLAGS="slow" to run slow cells too
     skip = [f for f in get_config().tst_flags.split() if f not in flags]
-    ok, secs = nbtest.test_nb(nb, skip_flags=skip, force_flags=flags, showerr=True)
+    ok, secs = nbtest.test_nb(nb, skip_flags=skip, force_flags=flags, showerr=True, cell_timeout=int(get_config().cell_timeout))
     assert ok, f'{nb.name} failed (traceback above)'
