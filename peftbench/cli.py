@@ -138,6 +138,24 @@ def _train_cmd(a):
     print(f"{run.status} at step {end['step']}: saved {end['saved']}")
     return 0
 
+# %% ../nbs/20_cli.ipynb #e8a1c0d2
+def _export_parser(sub):
+    "The `export` subcommand's arguments."
+    x = sub.add_parser('export', help='write the recipe as a standalone script (transformers, peft, trl) plus an accelerate config for many GPUs')
+    x.add_argument('recipe'); x.add_argument('--out', default='train.py', help='the script to write (default train.py)')
+    x.add_argument('--accelerate', default='ddp', choices=['ddp', 'fsdp', 'zero2', 'zero3', 'cpu'],
+                   help='the accelerate config written beside it: DDP, FSDP, DeepSpeed ZeRO-2/3, or processes on the CPU (default ddp)')
+    x.add_argument('--num-processes', type=int, default=2, help='processes (GPUs) in the config; accelerate launch --num_processes overrides it')
+    x.add_argument('--force', action='store_true', help='overwrite files that peftbench did not write')
+    x.add_argument('--debug', action='store_true', help='show tracebacks')
+    return x
+
+def _export_cmd(a):
+    from peftbench.export import export
+    out, cfg = export(Recipe.load(a.recipe), a.out, a.accelerate, a.num_processes, a.force)
+    print(f'wrote {out} and {cfg}; train with: accelerate launch --config_file {cfg} {out}')
+    return 0
+
 # %% ../nbs/20_cli.ipynb #a694963c
 def _parser():
     p = argparse.ArgumentParser('peftbench', description='A workbench for parameter-efficient fine-tuning of causal LMs.')
@@ -154,6 +172,7 @@ def _parser():
     t = sub.add_parser('train', help='train a recipe headless (Ctrl-C stops with a checkpoint)')
     t.add_argument('recipe', nargs='?'); t.add_argument('--out'); t.add_argument('--max-steps', type=int)
     t.add_argument('--resume', action='store_true'); t.add_argument('--overwrite', action='store_true')
+    _export_parser(sub)
     for s in (d, e, t): s.add_argument('--debug', action='store_true', help='show tracebacks')
     return p
 
@@ -169,6 +188,7 @@ def main(argv=None):
         if a.cmd == 'train':
             if not a.resume and not a.recipe: raise RecipeError(['give a recipe file (peftbench train RECIPE.yaml --out DIR), or --resume --out DIR'])
             return _train_cmd(a)
+        if a.cmd == 'export': return _export_cmd(a)
     except (RecipeError, LoadError, DataError, RunError, ValueError, OSError) as ex:
         if a.debug: raise
         msg = str(ex) if not isinstance(ex, RecipeError) or len(ex.problems) == 1 else 'the recipe has problems:\n' + str(ex)

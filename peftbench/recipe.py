@@ -13,9 +13,10 @@ from typing import Any
 
 # %% auto #0
 __all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'METHODS', 'LORA_FAMILY', 'PROMPT_METHODS', 'LORA_INITS', 'SHAPES',
-           'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec',
-           'Recipe', 'RecipeError', 'Hardware', 'validate', 'check', 'resolved_dtype', 'resolved_precision',
-           'resolved_compute_dtype', 'resolved_targets', 'bnb_config', 'peft_config', 'sft_config']
+           'TEMPLATES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec',
+           'DataSpec', 'TrainSpec', 'Recipe', 'RecipeError', 'Hardware', 'validate', 'check', 'resolved_dtype',
+           'resolved_precision', 'resolved_compute_dtype', 'resolved_targets', 'bnb_config', 'peft_config',
+           'sft_config']
 
 # %% ../nbs/00_recipe.ipynb #8bdf4617
 DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
@@ -65,19 +66,24 @@ class AdapterSpec:
     extra: dict = field(default_factory=dict)  # passed as is to the peft config
 
 # %% ../nbs/00_recipe.ipynb #09817217
-SHAPES = ('auto', 'text', 'instruction', 'prompt_completion', 'messages')
+SHAPES = ('auto', 'text', 'instruction', 'prompt_completion', 'messages', 'conversations')
+TEMPLATES = ('auto', 'tokenizer', 'alpaca', 'chatml', 'plain')  # or a Jinja chat template of one's own
+COLUMNS = ('text', 'prompt', 'completion', 'instruction', 'input', 'output', 'system', 'messages', 'conversations')
 
 @dataclass
 class DataSpec:
     "Where the training examples come from and how they become tokens."
     source: str = 'pico'  # a Hub data set id, a file or folder, or `pico` (the embedded task)
-    split: str = 'train'
-    shape: str = 'auto'  # auto | text | instruction | prompt_completion | messages
+    split: str = 'train'  # a split, optionally sliced: `train[:2000]`, `train[10%:]`
+    shape: str = 'auto'  # auto | text | instruction | prompt_completion | messages | conversations
     max_length: int = 512
     packing: bool = False
-    completion_only_loss: bool = True  # loss on completions / assistant turns only
+    completion_only_loss: bool = True  # loss on completions / assistant turns only; false trains on every token
     eval_fraction: float = 0.0  # held out for evaluation when there is no eval split
     max_examples: int | None = None
+    template: str = 'auto'  # auto: the tokenizer's chat template, else alpaca (instructions) or chatml (chats); or tokenizer | alpaca | chatml | plain | a Jinja chat template
+    eval_split: str | None = None  # evaluate on this split of the source (e.g. `test`) instead of a fraction
+    columns: dict = field(default_factory=dict)  # source columns renamed to a shape's, e.g. {'prompt': 'question', 'completion': 'answer'}
 
 # %% ../nbs/00_recipe.ipynb #8e1dfa22
 OPTIMIZERS = ('adamw_torch', 'adamw_torch_fused', 'adamw_8bit', 'paged_adamw_8bit', 'paged_adamw_32bit', 'adafactor', 'sgd')
@@ -279,6 +285,16 @@ def _validate_fields(r, p):
     if not isinstance(a.extra, dict): p.append(f'adapter.extra must be a mapping of peft config options, got {a.extra!r}')
     if not isinstance(d.source, str) or not d.source.strip(): p.append(f"data.source must be a Hub data set id, a file, a folder or 'pico', got {d.source!r}")
     _check_choice(p, 'data.shape', d.shape, SHAPES)
+    if not isinstance(d.template, str) or (d.template not in TEMPLATES and '{' not in d.template):
+        p.append(f"data.template must be one of {_choices(TEMPLATES)} or a Jinja chat template, got {d.template!r}{_suggest(d.template, TEMPLATES)}")
+    if not isinstance(d.split, str) or not d.split.strip(): p.append(f"data.split must name a split such as 'train' or 'train[:2000]', got {d.split!r}")
+    if d.eval_split is not None and (not isinstance(d.eval_split, str) or not d.eval_split.strip()):
+        p.append(f"data.eval_split must name a split such as 'test', or be null, got {d.eval_split!r}")
+    if not isinstance(d.columns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.columns.items()):
+        p.append(f"data.columns must map a shape's column to a source column, e.g. {{'prompt': 'question'}}, got {d.columns!r}")
+    else:
+        for k in d.columns:
+            if k not in COLUMNS: p.append(f"data.columns has the unknown shape column {k!r}{_suggest(k, COLUMNS)}; known: {', '.join(COLUMNS)}")
     _check_type(p, 'data.max_length', d.max_length, 'int', 8)
     _check_type(p, 'data.eval_fraction', d.eval_fraction, 'number', 0, 1)
     if d.max_examples is not None: _check_type(p, 'data.max_examples', d.max_examples, 'int', 1)
@@ -335,7 +351,9 @@ def _validate_combinations(r, hw, p):
         p.append(f"training.optimizer {t.optimizer!r} is a bitsandbytes CUDA optimizer; on the CPU use 'adamw_torch'")
     if t.optimizer == 'adamw_torch_fused' and not hw.cuda:
         p.append("training.optimizer 'adamw_torch_fused' needs a GPU; use 'adamw_torch' on the CPU")
-    if t.eval_steps and not r.data.eval_fraction:
+    if r.data.eval_fraction and r.data.eval_split:
+        p.append('data.eval_fraction and data.eval_split both choose the evaluation data; set one of them')
+    if t.eval_steps and not (r.data.eval_fraction or r.data.eval_split):
         p.append('training.eval_steps needs held-out data; set data.eval_fraction (e.g. 0.05)')
     if t.early_stopping_patience is not None:
         if not t.eval_steps: p.append('training.early_stopping_patience watches the eval loss; set training.eval_steps too')
