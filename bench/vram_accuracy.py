@@ -148,7 +148,7 @@ def main():
             row['error'] = {k: (row[k]['allocated'] - m['allocated']) / m['allocated'] for k in ('analytic', 'traced')}
             row['error']['accelerate'] = (row['accelerate'] - m['allocated']) / m['allocated']
         rows.append(row)
-        print(i, name, kw, {k: (f"{v['allocated']/MiB:.0f} MiB" if isinstance(v, dict) else v) for k, v in row.items() if k in ('measured', 'analytic', 'traced')},
+        print(i, name, kw, {k: f"{v['allocated']/MiB:.0f} MiB" for k, v in row.items() if k in ('measured', 'analytic', 'traced') and v},
               {k: f'{v:+.1%}' for k, v in row.get('error', {}).items()}, flush=True)
     out = dict(benchmark='VRAM estimator accuracy (peak allocated of training steps)', command='python bench/vram_accuracy.py', machine=machine(), rows=rows)
     errs = [r['error'] for r in rows if 'error' in r and isinstance(r['error'], dict)]
