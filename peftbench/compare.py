@@ -332,18 +332,9 @@ def stream_compare(model, tokenizer, prompts, adapters=None, max_new_tokens=32, 
 # %% ../nbs/07_compare.ipynb #36f5b911
 @functools.lru_cache(maxsize=None)
 def _deep_docstrings(min_len=80) -> tuple:
-    root, out = Path(sysconfig.get_paths()['stdlib']), []
-    from peftbench.pico import _SKIP_DIRS, corpus
-    seen = set(corpus())
-    for p in sorted(root.glob('*/*/*.py')):
-        if _SKIP_DIRS & set(p.relative_to(root).parts): continue
-        try: tree = ast.parse(p.read_text(encoding='utf-8'))
-        except (SyntaxError, UnicodeDecodeError, ValueError): continue
-        for n in ast.walk(tree):
-            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                d = ast.get_docstring(n)
-                if d and len(d) >= min_len and d not in seen: out.append(d)
-    return tuple(out)
+    from peftbench.pico import corpus, stdlib_docstrings
+    seen = set(corpus())  # two packages deep: files pico's pretraining never read
+    return tuple(d for d in stdlib_docstrings(min_len - 1, patterns=('*/*/*.py',)) if d not in seen)
 
 def general_texts(n=48, max_chars=800) -> list[str]:
     "`n` held-out texts for the forgetting probe: standard-library docstrings two packages deep, which pico's corpus leaves out."
