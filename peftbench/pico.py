@@ -154,6 +154,7 @@ def build(out=PICO_DIR, task_dir=ASSETS, steps=1800, seed=0, dtype='bfloat16'):
     model = LlamaForCausalLM(pico_config(len(tok)))
     hist = pretrain(model, ids, steps=steps, seed=seed)
     out, task_dir = Path(out), Path(task_dir)
+    model.generation_config.eos_token_id = [tok.eos_token_id, tok.convert_tokens_to_ids('<|im_end|>')]  # a chat turn ends at <|im_end|>
     model.to(getattr(torch, dtype)).save_pretrained(out)
     tok.save_pretrained(out)
     for split, rows in task_examples(help_topics(), seed=seed).items():
