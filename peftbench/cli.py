@@ -117,7 +117,7 @@ def _estimate_cmd(a):
         f = fit(r, gpu)
     print(json.dumps({'mode': 'traced' if a.traced else 'analytic', 'terms': e.terms, 'peak_allocated_bytes': e.peak_allocated_bytes,
                       'peak_reserved_bytes': e.peak_reserved_bytes, 'total_bytes': e.total_bytes, 'verdict': e.verdict,
-                      'trainable_params': e.trainable_params, 'notes': e.notes} |
+                      'trainable_params': e.trainable_params, 'notes': e.notes, 'rough': e.rough} |
                      ({'largest_batch_size': f.value} if a.fit and gpu else {}), indent=1) if a.json else e)
     if a.fit and gpu and not a.json: print(f)
 
