@@ -171,9 +171,13 @@ def hotswap(model, src, name: str = 'default'):
 
 # %% ../nbs/08_export.ipynb #060eb1a1
 def events(run_dir) -> list[dict]:
-    "The events of a run from its `log.jsonl`."
+    "The events of a run from its `log.jsonl`; a line torn by a crash mid-write is skipped."
     log = Path(run_dir) / 'log.jsonl'
-    return [json.loads(l) for l in log.read_text().splitlines() if l.strip()] if log.is_file() else []
+    out = []
+    for l in (log.read_text().splitlines() if log.is_file() else []):
+        try: out.append(json.loads(l))
+        except json.JSONDecodeError: pass
+    return out
 
 # %% ../nbs/08_export.ipynb #926d5332
 def loss_svg(evs, width: int = 560, height: int = 300) -> str:
