@@ -194,10 +194,10 @@ class Throttle:
         with self._lock:
             self._pending = True
             if self._timer is None:
-                wait = max(0.0, self._last + self.dt - time.time())
+                wait = max(0.0, self._last + self.dt - time.monotonic())
                 self._timer = threading.Timer(wait, self._fire); self._timer.daemon = True; self._timer.start()
     def _fire(self):
-        with self._lock: self._pending, self._timer, self._last = False, None, time.time()
+        with self._lock: self._pending, self._timer, self._last = False, None, time.monotonic()
         try: self.fn()
         except Exception as e: print(f'peftbench: a display update failed: {e!r}', file=sys.stderr)
     def flush(self):
@@ -206,7 +206,7 @@ class Throttle:
             if self._timer: self._timer.cancel()
             pending, self._timer = self._pending, None
             self._pending = False
-        if pending: self._last = time.time(); self.fn()
+        if pending: self._last = time.monotonic(); self.fn()
 
 # %% ../nbs/10_ui.ipynb #e9b9f50c
 def human(n) -> str:
