@@ -246,6 +246,8 @@ def _memory(end: dict) -> str:
                 f"The GPU estimate for this recipe is {fmt_bytes(e) if e else 'not available'} allocated at peak; the two measure different things.")
     return 'Not recorded.'
 
+_ENDED = dict(finished='it finished', stopped='it was stopped early', failed='it failed')
+
 def model_card(run_dir, dest=None, model=None, data=None) -> Path:
     "Write README.md (and loss.svg) beside the adapter of run `run_dir`: recipe, data, loss plot, parameters and memory."
     run_dir = Path(run_dir)
@@ -264,7 +266,7 @@ def model_card(run_dir, dest=None, model=None, data=None) -> Path:
     s = ['---', yaml.safe_dump(front, sort_keys=False).strip(), '---', '',
          f'# {a.method} adapter for {m.name}', '',
          f"A {a.method} adapter for `{m.name}`{'' if hub else ' (a local model)'}, trained with [peftbench](https://github.com/peftbench/peftbench) "
-         f"(TRL's `SFTTrainer`) for {end.get('step', '?')} steps; the run ended {end.get('status', 'unknown')}.", '',
+         f"(TRL's `SFTTrainer`) for {end.get('step', '?')} steps; {_ENDED.get(end.get('status'), 'the run has not ended')}.", '',
          '## Use', '', '```python', 'from peft import AutoPeftModelForCausalLM', 'from transformers import AutoTokenizer',
          "model = AutoPeftModelForCausalLM.from_pretrained('PATH_OR_REPO')  # loads the base, then this adapter",
          "tokenizer = AutoTokenizer.from_pretrained('PATH_OR_REPO')", '```', '']
@@ -317,16 +319,18 @@ RECIPE = __RECIPE__
 
 
 def resolved_dtype(r):
-    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, fp16 on older GPUs, fp32 on the CPU."
+    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, fp16 on older GPUs (fp32 for full fine-tuning), fp32 on the CPU."
     if r['model']['dtype'] != 'auto': return r['model']['dtype']
     if not torch.cuda.is_available(): return 'float32'
-    return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+    return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float32' if r['adapter']['method'] == 'full' else 'float16'
 
 
 def resolved_precision(r):
     "Mixed precision for training: bf16, fp16 or fp32."
     p = r['training']['precision']
-    return p if p != 'auto' else {'bfloat16': 'bf16', 'float16': 'fp16', 'float32': 'fp32'}[resolved_dtype(r)]
+    if p != 'auto': return p
+    if r['model']['dtype'] == 'auto' and torch.cuda.is_available(): return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+    return {'bfloat16': 'bf16', 'float16': 'fp16', 'float32': 'fp32'}[resolved_dtype(r)]
 
 
 def sharded():
@@ -396,16 +400,78 @@ def sft_config(r, **overrides):
 BUILDERS = {'.json': 'json', '.jsonl': 'json', '.csv': 'csv', '.parquet': 'parquet', '.txt': 'text'}
 SHAPES = {'text': {'text'}, 'prompt_completion': {'prompt', 'completion'}, 'messages': {'messages'},
           'instruction': {'instruction', 'output'}, 'conversations': {'conversations'}}
-ROLES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system', 'chatgpt': 'assistant', 'bot': 'assistant'}
+OPTIONAL = {'instruction': ['input', 'system']}
+ROLES = ('system', 'user', 'assistant', 'tool')
+ALIASES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system',
+           'chatgpt': 'assistant', 'bot': 'assistant', 'model': 'assistant', 'tool': 'tool'}
+TEMPLATES = __CHAT_TEMPLATES__
 
-def _instruction(ex):
-    prompt = ex['instruction'] + (f"\n\n{ex['input']}" if ex.get('input') else '')
-    return {'prompt': f'### Instruction:\n{prompt}\n\n### Response:\n', 'completion': ex['output']}
 
-def _conversations(ex):
-    return {'messages': [{'role': ROLES[t['from']], 'content': t['value']} for t in ex['conversations']]}
+def _bad_text(v, need=True):
+    if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()): return need
+    return not isinstance(v, str)
 
-def load_data(r):
+def _bad_turns(v, role='role', content='content', aliases=None):
+    if not isinstance(v, list) or not v: return True
+    for t in v:
+        if not isinstance(t, dict) or role not in t or content not in t: return True
+        if (aliases or {t[role]: t[role]}).get(t[role]) not in ROLES or not isinstance(t[content], str): return True
+    return not any((aliases or {}).get(t[role], t[role]) == 'assistant' and t[content].strip() for t in v[1:])
+
+def usable(row, shape):
+    "Whether a row can be trained on; the others are dropped (peftbench names why)."
+    if shape == 'text': return not _bad_text(row.get('text'))
+    if shape == 'instruction':
+        return not (_bad_text(row.get('instruction')) or _bad_text(row.get('output')) or _bad_text(row.get('input'), False) or _bad_text(row.get('system'), False))
+    if shape == 'messages': return not _bad_turns(row.get('messages'))
+    if shape == 'conversations': return not _bad_turns(row.get('conversations'), 'from', 'value', ALIASES)
+    p, c = row.get('prompt'), row.get('completion')
+    if isinstance(p, list) or isinstance(c, list): return isinstance(p, list) and isinstance(c, list) and not _bad_turns(p + c)
+    return not (_bad_text(p, False) or _bad_text(c))
+
+
+def chat(row, shape):
+    "A row as chat turns: (turns, None), or (prompt turns, completion turns) for pairs."
+    turns = lambda ts, r='role', c='content', al=None: [{'role': (al or {}).get(t[r], t[r]), 'content': t[c]} for t in ts]
+    if shape == 'instruction':
+        user = row['instruction'] + (f"\n\n{row['input']}" if isinstance(row.get('input'), str) and row['input'].strip() else '')
+        system = [{'role': 'system', 'content': row['system']}] if isinstance(row.get('system'), str) and row['system'].strip() else []
+        return system + [{'role': 'user', 'content': user}, {'role': 'assistant', 'content': row['output']}], None
+    if shape == 'messages': return turns(row['messages']), None
+    if shape == 'conversations': return turns(row['conversations'], 'from', 'value', ALIASES), None
+    if isinstance(row['prompt'], list): return turns(row['prompt']), turns(row['completion'])
+    return [{'role': 'user', 'content': row['prompt']}], [{'role': 'assistant', 'content': row['completion']}]
+
+def render(turns, template, tok, generation_prompt=False):
+    from transformers.utils.chat_template_utils import render_jinja_template
+    special = {k: getattr(tok, k, None) or '' for k in ('bos_token', 'eos_token')}
+    return render_jinja_template([turns], chat_template=template, add_generation_prompt=generation_prompt, **special)[0][0]
+
+def pair(prompt, completion, fmt, tok):
+    "A prompt and its answer; with the tokenizer's template TRL renders them, else the template is rendered here."
+    if fmt == 'tokenizer': return {'prompt': prompt, 'completion': completion}
+    head, full = render(prompt, fmt, tok, True), render(prompt + completion, fmt, tok)
+    assert full.startswith(head), 'data.template: the generation prompt must end where the answer begins'
+    return {'prompt': head, 'completion': full[len(head):]}
+
+def examples(row, shape, fmt, completion_only, tok):
+    "The training examples one row becomes: one per assistant turn when the loss is on answers only."
+    if fmt is None: return [{'text': row['text']}] if shape == 'text' else [{'prompt': row['prompt'], 'completion': row['completion']}]
+    turns, completion = chat(row, shape)
+    if completion is not None: return [pair(turns, completion, fmt, tok)]
+    if completion_only:
+        return [pair(turns[:k], [t], fmt, tok) for k, t in enumerate(turns) if k and t['role'] == 'assistant' and t['content'].strip()]
+    return [{'messages': turns}] if fmt == 'tokenizer' else [{'text': render(turns, fmt, tok)}]
+
+def chat_template(r, shape, tok, conversational):
+    "None (plain text and prompt/completion pairs), 'tokenizer' (its chat template, applied by TRL) or a Jinja template."
+    t = r['data']['template']
+    if shape == 'text' or (t == 'auto' and shape == 'prompt_completion' and not conversational): return None
+    if t == 'auto': return 'tokenizer' if getattr(tok, 'chat_template', None) else TEMPLATES['alpaca' if shape == 'instruction' else 'chatml']
+    return t if t == 'tokenizer' else TEMPLATES.get(t, t)
+
+
+def load_data(r, tok=None):
     "A DatasetDict with `train` (and `eval` from data.eval_split or data.eval_fraction) in a shape TRL trains on."
     from pathlib import Path
     from datasets import DatasetDict, load_dataset
@@ -416,28 +482,46 @@ def load_data(r):
         files = sorted(f for f in p.iterdir() if f.suffix in BUILDERS) if p.is_dir() else [p]
         sl = split[split.index('['):] if '[' in split else ''
         return load_dataset(BUILDERS[files[0].suffix], data_files={'train': [str(f) for f in files]}, split='train' + sl)
-    def normalize(ds):
-        cols = d.get('columns') or {}
-        if cols: ds = ds.rename_columns({src: dst for dst, src in cols.items()})
+    def rows(split):
+        ds = load(split)
+        if d.get('columns'): ds = ds.rename_columns({src: dst for dst, src in d['columns'].items() if src != dst})
         shape = d['shape'] if d['shape'] != 'auto' else next(s for s, need in SHAPES.items() if need <= set(ds.column_names))
-        if shape == 'instruction': ds, shape = ds.map(_instruction), 'prompt_completion'
-        elif shape == 'conversations': ds, shape = ds.map(_conversations), 'messages'
-        return ds.select_columns({'text': ['text'], 'prompt_completion': ['prompt', 'completion'], 'messages': ['messages']}[shape])
-    ds = normalize(load(d['split']))
-    if d['max_examples']: ds = ds.select(range(min(d['max_examples'], len(ds))))
-    if d.get('eval_split'): return DatasetDict(train=ds, eval=normalize(load(d['eval_split'])))
-    if not d['eval_fraction']: return DatasetDict(train=ds)
-    parts = ds.train_test_split(test_size=d['eval_fraction'], seed=r['training']['seed'])
-    return DatasetDict(train=parts['train'], eval=parts['test'])
+        ds = ds.select_columns([c for c in ds.column_names if c in SHAPES[shape] | set(OPTIONAL.get(shape, []))])
+        good = [i for i, row in enumerate(ds) if usable(row, shape)]
+        return (ds.select(good) if len(good) < len(ds) else ds), shape
+    train, shape = rows(d['split'])
+    if d['max_examples'] and len(train) > d['max_examples']: train = train.select(range(d['max_examples']))
+    parts = {'train': train}
+    if d.get('eval_split'): parts['eval'] = rows(d['eval_split'])[0]
+    elif d['eval_fraction']:
+        s = train.train_test_split(test_size=d['eval_fraction'], seed=r['training']['seed'])
+        parts = {'train': s['train'], 'eval': s['test']}
+    fmt = chat_template(r, shape, tok, shape == 'prompt_completion' and isinstance(train[0]['prompt'], list))
+    if fmt is None: return DatasetDict({k: v.select_columns(['text'] if shape == 'text' else ['prompt', 'completion']) for k, v in parts.items()})
+    keys = ['prompt', 'completion'] if d['completion_only_loss'] or shape == 'prompt_completion' else ['messages' if fmt == 'tokenizer' else 'text']
+    def batch(b):
+        out = {k: [] for k in keys}
+        for i in range(len(b[next(iter(b))])):
+            for ex in examples({k: v[i] for k, v in b.items()}, shape, fmt, d['completion_only_loss'], tok):
+                for k in keys: out[k].append(ex[k])
+        return out
+    return DatasetDict({k: v.map(batch, batched=True, remove_columns=v.column_names) for k, v in parts.items()})
 
 
-def load_model(r):
-    "Tokenizer and model ready to train: dtype, quantization, k-bit preparation, checkpointing and the adapter."
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    m, gc = r['model'], r['training']['gradient_checkpointing']
+def tokenizer(r):
+    from transformers import AutoTokenizer
+    m = r['model']
     tok = AutoTokenizer.from_pretrained(m['name'], revision=m['revision'], trust_remote_code=m['trust_remote_code'])
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     tok.padding_side = 'right'
+    return tok
+
+
+def load_model(r, tok=None):
+    "Tokenizer and model ready to train: dtype, quantization, k-bit preparation, checkpointing and the adapter."
+    from transformers import AutoModelForCausalLM
+    m, gc = r['model'], r['training']['gradient_checkpointing']
+    tok = tok or tokenizer(r)
     quant = bnb_config(r)
     kw = dict(dtype=getattr(torch, resolved_dtype(r)), revision=m['revision'], trust_remote_code=m['trust_remote_code'],
               attn_implementation=m['attn_implementation'])
@@ -489,9 +573,10 @@ def trained_state(model):
 def main(r=RECIPE):
     from transformers import TrainerCallback, set_seed
     from trl import SFTTrainer
-    data = load_data(r)
+    tok = tokenizer(r)
+    data = load_data(r, tok)
     set_seed(r['training']['seed'])  # the adapter's initialisation draws random numbers too
-    model, tok = load_model(r)
+    model, tok = load_model(r, tok)
     callbacks = []
     if r['adapter']['method'] == 'adalora':
         class AdaLoraBudget(TrainerCallback):
@@ -544,11 +629,17 @@ def script(recipe: Recipe, name: str = 'train.py', config: str = 'accelerate_ddp
     "The recipe as a standalone training script: plain transformers, peft, trl and accelerate, no peftbench."
     r = portable(recipe)
     a = r.adapter
-    title = f"{a.method} on {recipe.model.name}: {r.training.max_steps if r.training.max_steps > 0 else f'{r.training.epochs:g} epochs'}" + \
-            (f' steps' if r.training.max_steps > 0 else '')
+    t = r.training
+    title = f"{a.method} on {recipe.model.name}: " + (f'{t.max_steps} steps' if t.max_steps > 0 else f"{t.epochs:g} epoch{'s' * (t.epochs != 1)}")
     rec = pprint.pformat(r.to_dict(), sort_dicts=False, width=120)
     return (_TEMPLATE.replace('__HEADER__', _HEADER).replace('__TITLE__', title).replace('__SCRIPT__', name).replace('__CONFIG__', config)
-            .replace('__RECIPE__', rec.replace('\n', '\n' + ' ' * 9)))
+            .replace('__RECIPE__', rec.replace('\n', '\n' + ' ' * 9))
+            .replace('__CHAT_TEMPLATES__', _chat_templates()))
+
+def _chat_templates() -> str:
+    "peftbench's named chat templates as a dict literal, one template a line."
+    from peftbench.data import CHAT_TEMPLATES
+    return '{\n' + ''.join(f'    {k!r}: {v!r},\n' for k, v in CHAT_TEMPLATES.items()) + '}'
 
 # %% ../nbs/08_export.ipynb #b74c5e1b
 LAUNCHERS = ('ddp', 'fsdp', 'zero2', 'zero3', 'cpu')

@@ -313,6 +313,10 @@ def _variants(r: Recipe):
     if q.mode != '4bit' and a.method not in ('full',):
         out.append(("quantize the base to 4 bits (quantization.mode '4bit', adapter.method 'qlora')",
                     v(lambda c: (setattr(c.quantization, 'mode', '4bit'), setattr(c.adapter, 'method', 'qlora' if c.adapter.method == 'lora' else c.adapter.method)))))
+    if a.method == 'full':  # gradients and optimizer states for the adapter only
+        lr = max(t.lr, 1e-4)  # full fine-tuning's usual rates are too low for an adapter
+        out.append((f"train a LoRA adapter instead of every weight (adapter.method 'lora', r {a.r}" + (f', training.lr {lr:g}' if lr != t.lr else '') + ')',
+                    v(lambda c: (setattr(c.adapter, 'method', 'lora'), setattr(c.training, 'lr', lr)))))
     if '8bit' not in t.optimizer and t.optimizer != 'sgd':
         out.append(("use an 8-bit optimizer (training.optimizer 'paged_adamw_8bit')", v(lambda c: setattr(c.training, 'optimizer', 'paged_adamw_8bit'))))
     if a.method in LORA_FAMILY and a.r > 8:

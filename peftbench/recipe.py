@@ -345,6 +345,8 @@ def _validate_combinations(r, hw, p):
     wants_bf16 = t.precision == 'bf16' or r.model.dtype == 'bfloat16' or (q.mode == '4bit' and q.compute_dtype == 'bfloat16')
     if wants_bf16 and not hw.bf16:
         p.append(f"bf16 is not supported on {hw.name}; set training.precision to 'fp16' (and model.dtype / quantization.compute_dtype to 'float16' or 'auto')")
+    if a.method == 'full' and hw.cuda and r.model.dtype == 'float16' and t.precision in ('auto', 'fp16'):  # fp16 weights, fp16 mixed precision
+        p.append("full fine-tuning in fp16 mixed precision needs float32 weights (the loss scaler cannot unscale fp16 gradients); set model.dtype to 'auto' or 'float32'")
     if t.precision == 'fp16' and not hw.cuda:
         p.append("training.precision 'fp16' needs a CUDA GPU (mixed precision with a loss scaler); on the CPU use 'fp32' or 'bf16'")
     if ('8bit' in t.optimizer or 'paged' in t.optimizer) and not hw.cuda:
@@ -386,14 +388,17 @@ Recipe.validate, Recipe.check = validate, check
 
 # %% ../nbs/00_recipe.ipynb #e48fd7b0
 def resolved_dtype(self, hw: Hardware | None = None) -> str:
-    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, fp16 on older GPUs, fp32 on the CPU."
+    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, fp16 on older GPUs (fp32 for full fine-tuning, which fp16 mixed precision trains as fp32 master weights), fp32 on the CPU."
     if self.model.dtype != 'auto': return self.model.dtype
     hw = hw or Hardware.detect()
-    return ('bfloat16' if hw.bf16 else 'float16') if hw.cuda else 'float32'
+    if not hw.cuda: return 'float32'
+    return 'bfloat16' if hw.bf16 else 'float32' if self.adapter.method == 'full' else 'float16'
 
 def resolved_precision(self, hw: Hardware | None = None) -> str:
     "Mixed precision for training: `bf16`, `fp16` or `fp32`."
     if self.training.precision != 'auto': return self.training.precision
+    hw = hw or Hardware.detect()
+    if self.model.dtype == 'auto' and hw.cuda: return 'bf16' if hw.bf16 else 'fp16'
     return {'bfloat16': 'bf16', 'float16': 'fp16', 'float32': 'fp32'}[self.resolved_dtype(hw)]
 
 def resolved_compute_dtype(self, hw: Hardware | None = None) -> str:
