@@ -41,8 +41,8 @@ ATTENTION = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'qkv_proj')  # attention pr
 # %% ../nbs/13_adapter_panel.ipynb #e1596e49
 def targeted(recipe: Recipe, a: Arch) -> list[str]:
     "Names of the block linears the adapter targets (in the block's order)."
-    from peftbench.memory import _targets
-    return list(_targets(recipe, a))
+    from peftbench.memory import targeted_linears
+    return list(targeted_linears(recipe, a))
 
 def trainable_line(recipe: Recipe, a: Arch, gpu=None) -> str:
     "'1.2M trainable of 494M (0.25%)'."

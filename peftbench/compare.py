@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_match', 'regex', 'perplexity', 'compare', 'checkpoints',
-           'compare_checkpoints', 'stream_compare', 'general_texts', 'Forgetting', 'forgetting']
+__all__ = ['sides_of', 'TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_match', 'regex', 'perplexity', 'compare',
+           'checkpoints', 'compare_checkpoints', 'stream_compare', 'general_texts', 'Forgetting', 'forgetting']
 
 # %% ../nbs/07_compare.ipynb #2f653efe
 from .load import generate  # batched, left-padded, seeded generation lives with the loader
 from .train import COMPLETE
 
 # %% ../nbs/07_compare.ipynb #ee5501b3
-def _sides(model, adapters=None) -> list[tuple]:
+def sides_of(model, adapters=None) -> list[tuple]:
     "(label, what) pairs: what is None (the base), an adapter name of `model`, or a folder `Path` to load."
     if not hasattr(model, 'disable_adapter'):
         raise TypeError('compare needs a peft model (its adapter is switched off for the base side); for full fine-tuning, load the base separately')
@@ -132,7 +132,7 @@ class TokenLogprobs:
 
 def token_logprobs(model, tokenizer, prompt, completion, adapters=None) -> list[TokenLogprobs]:
     "Per-token log-probabilities of `completion` after `prompt` under the base and each other side (one `TokenLogprobs` each)."
-    sides, lps = _sides(model, adapters), {}
+    sides, lps = sides_of(model, adapters), {}
     for label, what in sides:
         with _use(model, label, what): (ids, lps[label]), = _logprobs(model, tokenizer, [(prompt, completion)])
     toks = [tokenizer.decode([i]) for i in ids]
@@ -220,14 +220,14 @@ def _nll(model, tok, data, batch_size=8, max_length=512) -> tuple[float, int]:
 def perplexity(model, tokenizer, data, adapters=None, batch_size=8, max_length=512) -> dict:
     "Perplexity per side on `data` (strings, or prompt/completion rows: completion only)."
     out = {}
-    for label, what in _sides(model, adapters):
+    for label, what in sides_of(model, adapters):
         with _use(model, label, what): out[label] = math.exp(_nll(model, tokenizer, data, batch_size, max_length)[0])
     return out
 
 # %% ../nbs/07_compare.ipynb #79c77631
 def compare(model, tokenizer, prompts, scorer=None, adapters=None, logprobs=False, heldout=None, **gen) -> Comparison:
     "Generate for `prompts` with the adapter of `model` off (base) and on (adapted), or each of `adapters`; `scorer(output, prompt)` gives a bool, number or dict."
-    sides, prompts = _sides(model, adapters), _prompts(prompts)
+    sides, prompts = sides_of(model, adapters), _prompts(prompts)
     outs, lps, ppl = {}, {}, {}
     for label, what in sides:
         with _use(model, label, what):
@@ -292,7 +292,7 @@ def stream_compare(model, tokenizer, prompts, adapters=None, max_new_tokens=32, 
     "Yield `(side, i, text)` each time the output of prompt `i` on `side` grows; the sides take turns, one token each."
     import torch
     from transformers import DynamicCache
-    sides, prompts = _sides(model, adapters), _prompts(prompts)
+    sides, prompts = sides_of(model, adapters), _prompts(prompts)
     pad_side, was_training = tokenizer.padding_side, model.training
     dev = next(model.parameters()).device
     eos = model.generation_config.eos_token_id if model.generation_config.eos_token_id is not None else tokenizer.eos_token_id
@@ -362,6 +362,6 @@ class Forgetting:
 def forgetting(model, tokenizer, texts=None, adapters=None, batch_size=8, max_length=512) -> Forgetting:
     "Loss on `texts` (default `general_texts()`), text unrelated to the task, with the adapter off and on."
     texts, loss = general_texts() if texts is None else texts, {}
-    for label, what in _sides(model, adapters):
+    for label, what in sides_of(model, adapters):
         with _use(model, label, what): loss[label], n = _nll(model, tokenizer, texts, batch_size, max_length)
     return Forgetting(loss, n)

@@ -199,8 +199,8 @@ def _compare(self):
     self.status.value = '<span style="color:#777">generating…</span>'
     th, t0, gen = Throttle(self._render, hz=10), time.time(), None
     try:
-        from peftbench.compare import stream_compare, _sides
-        self._sides = [s for s, _ in _sides(model, self.adapters)]
+        from peftbench.compare import stream_compare, sides_of
+        self._sides = [s for s, _ in sides_of(model, self.adapters)]
         self._render()
         kw = dict(max_new_tokens=self.max_new.value, do_sample=self.mode.value == 'sample', temperature=self.temperature.value, seed=self.seed.value)
         gen = stream_compare(model, tok, prompts, adapters=self.adapters, **kw)

@@ -13,8 +13,8 @@ from .catalog import Arch, GPU, GPUS, arch, find_gpu, resolve_model, MiB, GiB
 
 # %% auto #0
 __all__ = ['BYTES', 'Q4_BYTES', 'Q4_DQ_BYTES', 'ALLOC_FACTOR', 'WORKSPACE', 'KBIT_UPCAST', 'TIGHT', 'LOGIT_TILE', 'KNOWN_TYPES',
-           'fmt_bytes', 'MemoryEstimate', 'unmodelled', 'estimate', 'suggestions', 'estimate_generation', 'Tracker',
-           'trace', 'count_params', 'Fit', 'fit']
+           'fmt_bytes', 'MemoryEstimate', 'targeted_linears', 'unmodelled', 'estimate', 'changes', 'suggestions',
+           'estimate_generation', 'Tracker', 'trace', 'count_params', 'Fit', 'fit']
 
 # %% ../nbs/02_memory.ipynb #0eb530f4
 BYTES = {'float32': 4, 'bfloat16': 2, 'float16': 2}
@@ -74,7 +74,7 @@ MemoryEstimate.table = _table
 MemoryEstimate.__repr__ = _table
 
 # %% ../nbs/02_memory.ipynb #ecd420d2
-def _targets(r: Recipe, a: Arch) -> dict:
+def targeted_linears(r: Recipe, a: Arch) -> dict:
     "The targeted block linears: name -> (d_in, d_out)."
     m = r.adapter.method
     if m in PROMPT_METHODS or m == 'full': return {}
@@ -241,7 +241,7 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
     r = recipe
     g, hw, w, c = _setup(r, gpu)
     a, t, d, ad = arch(r.model.name), r.training, r.data, r.adapter
-    targets = _targets(r, a)
+    targets = targeted_linears(r, a)
     tensors, frozen_adapter = _trainable(r, a, targets, w)
     full = ad.method == 'full'
     n_train = sum(_numel(s)*k for s, k, b in tensors)
@@ -297,8 +297,8 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
     return e
 
 # %% ../nbs/02_memory.ipynb #fafea04f
-def _variants(r: Recipe):
-    "(sentence, changed recipe) for each change that applies to `r`."
+def changes(r: Recipe):
+    "The memory-saving changes that apply to `r`, as (sentence, changed recipe); `suggestions` ranks them by bytes saved."
     import copy
     t, q, a = r.training, r.quantization, r.adapter
     def v(fn):
@@ -328,7 +328,7 @@ def _variants(r: Recipe):
 def suggestions(recipe: Recipe, gpu: GPU | str | None = None) -> list[tuple[str, int]]:
     "Changes that reduce the peak memory of `recipe`, as (sentence, bytes saved), the most helpful first."
     base = estimate(recipe, gpu).peak_allocated_bytes
-    out = [(s, base - estimate(c, gpu).peak_allocated_bytes) for s, c in _variants(recipe)]
+    out = [(s, base - estimate(c, gpu).peak_allocated_bytes) for s, c in changes(recipe)]
     return sorted([x for x in out if x[1] > 0], key=lambda x: -x[1])
 
 # %% ../nbs/02_memory.ipynb #38beb7f9
@@ -338,7 +338,7 @@ def estimate_generation(recipe: Recipe, batch: int = 1, new_tokens: int = 256, g
     r = recipe
     g, hw, w, c = _setup(r, gpu)
     a = arch(r.model.name)
-    targets = _targets(r, a)
+    targets = targeted_linears(r, a)
     tensors, frozen = _trainable(r, a, targets, w)
     p = prompt_tokens if prompt_tokens is not None else r.data.max_length
     n = p + new_tokens + (r.adapter.num_virtual_tokens if r.adapter.method in PROMPT_METHODS else 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipywidgets as W
 from .ui import Panel, State, later, _esc, arch_soon, gpu_for
 from .catalog import GPUS, GPU, find_gpu, MiB, GiB
-from .memory import estimate, suggestions, fit, fmt_bytes, _variants
+from .memory import estimate, suggestions, fit, fmt_bytes, changes
 
 # %% auto #0
 __all__ = ['COLORS', 'VERDICTS', 'bar_figure', 'VramPanel']
@@ -120,7 +120,7 @@ class VramPanel(Panel):
     def _suggest(self, e):
         "Up to three suggestions with an apply button each, when the recipe does not fit or is tight."
         if e.verdict in (None, 'fits'): self.advice.children = (); return
-        changed = dict(_variants(self.state.recipe))
+        changed = dict(changes(self.state.recipe))
         rows = []
         for s, saved in suggestions(self.state.recipe, e.gpu)[:3]:
             b = W.Button(description='apply', layout=W.Layout(width='60px', height='24px'))
