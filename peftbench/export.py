@@ -397,14 +397,8 @@ def sft_config(r, **overrides):
     return SFTConfig(**kw)
 
 
-BUILDERS = {'.json': 'json', '.jsonl': 'json', '.csv': 'csv', '.parquet': 'parquet', '.txt': 'text'}
-SHAPES = {'text': {'text'}, 'prompt_completion': {'prompt', 'completion'}, 'messages': {'messages'},
-          'instruction': {'instruction', 'output'}, 'conversations': {'conversations'}}
-OPTIONAL = {'instruction': ['input', 'system']}
-ROLES = ('system', 'user', 'assistant', 'tool')
-ALIASES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system',
-           'chatgpt': 'assistant', 'bot': 'assistant', 'model': 'assistant', 'tool': 'tool'}
-TEMPLATES = __CHAT_TEMPLATES__
+# peftbench's data constants (peftbench.data), written in by `peftbench export`
+__DATA_CONSTANTS__
 
 
 def _bad_text(v, need=True):
@@ -467,8 +461,8 @@ def chat_template(r, shape, tok, conversational):
     "None (plain text and prompt/completion pairs), 'tokenizer' (its chat template, applied by TRL) or a Jinja template."
     t = r['data']['template']
     if shape == 'text' or (t == 'auto' and shape == 'prompt_completion' and not conversational): return None
-    if t == 'auto': return 'tokenizer' if getattr(tok, 'chat_template', None) else TEMPLATES['alpaca' if shape == 'instruction' else 'chatml']
-    return t if t == 'tokenizer' else TEMPLATES.get(t, t)
+    if t == 'auto': return 'tokenizer' if getattr(tok, 'chat_template', None) else CHAT_TEMPLATES['alpaca' if shape == 'instruction' else 'chatml']
+    return t if t == 'tokenizer' else CHAT_TEMPLATES.get(t, t)
 
 
 def load_data(r, tok=None):
@@ -485,8 +479,8 @@ def load_data(r, tok=None):
     def rows(split):
         ds = load(split)
         if d.get('columns'): ds = ds.rename_columns({src: dst for dst, src in d['columns'].items() if src != dst})
-        shape = d['shape'] if d['shape'] != 'auto' else next(s for s, need in SHAPES.items() if need <= set(ds.column_names))
-        ds = ds.select_columns([c for c in ds.column_names if c in SHAPES[shape] | set(OPTIONAL.get(shape, []))])
+        shape = d['shape'] if d['shape'] != 'auto' else next(s for s, need in SHAPE_COLUMNS.items() if need <= set(ds.column_names))
+        ds = ds.select_columns([c for c in ds.column_names if c in SHAPE_COLUMNS[shape] | set(OPTIONAL.get(shape, []))])
         good = [i for i, row in enumerate(ds) if usable(row, shape)]
         return (ds.select(good) if len(good) < len(ds) else ds), shape
     train, shape = rows(d['split'])
@@ -634,12 +628,19 @@ def script(recipe: Recipe, name: str = 'train.py', config: str = 'accelerate_ddp
     rec = pprint.pformat(r.to_dict(), sort_dicts=False, width=120)
     return (_TEMPLATE.replace('__HEADER__', _HEADER).replace('__TITLE__', title).replace('__SCRIPT__', name).replace('__CONFIG__', config)
             .replace('__RECIPE__', rec.replace('\n', '\n' + ' ' * 9))
-            .replace('__CHAT_TEMPLATES__', _chat_templates()))
+            .replace('__DATA_CONSTANTS__', _data_constants()))
 
-def _chat_templates() -> str:
-    "peftbench's named chat templates as a dict literal, one template a line."
-    from peftbench.data import CHAT_TEMPLATES
-    return '{\n' + ''.join(f'    {k!r}: {v!r},\n' for k, v in CHAT_TEMPLATES.items()) + '}'
+def _literal(v) -> str:
+    "`v` as Python source, sets sorted so the script is the same on every run."
+    if isinstance(v, dict): return '{' + ', '.join(f'{k!r}: {_literal(x)}' for k, x in v.items()) + '}'
+    if isinstance(v, (set, frozenset)): return '{' + ', '.join(map(repr, sorted(v))) + '}'
+    return repr(v)
+
+def _data_constants() -> str:
+    "The constants of `peftbench.data` the script's data loader needs, as assignments (one chat template a line)."
+    from peftbench import data
+    out = [f'{k} = {_literal(getattr(data, k))}' for k in ('BUILDERS', 'SHAPE_COLUMNS', 'OPTIONAL', 'ROLES', 'ALIASES')]
+    return '\n'.join(out) + '\nCHAT_TEMPLATES = {\n' + ''.join(f'    {k!r}: {v!r},\n' for k, v in data.CHAT_TEMPLATES.items()) + '}'
 
 # %% ../nbs/08_export.ipynb #b74c5e1b
 LAUNCHERS = ('ddp', 'fsdp', 'zero2', 'zero3', 'cpu')
