@@ -13,8 +13,8 @@ from .recipe import Recipe, Hardware, RecipeError
 
 # %% auto #0
 __all__ = ['PICKLES', 'COMBINATIONS', 'LAUNCHERS', 'ExportError', 'pickles', 'save_adapter', 'load_adapter', 'dequantize',
-           'Merged', 'merge', 'add', 'combine', 'switch', 'hotswap', 'events', 'loss_svg', 'model_card', 'push_to_hub',
-           'portable', 'script', 'accelerate_config', 'export']
+           'Merged', 'merge', 'add', 'combine', 'switch', 'hotswap', 'shareable', 'events', 'loss_svg', 'model_card',
+           'push_to_hub', 'portable', 'script', 'accelerate_config', 'export']
 
 # %% ../nbs/08_export.ipynb #02dc3698
 class ExportError(ValueError):
@@ -169,6 +169,27 @@ def hotswap(model, src, name: str = 'default'):
     hotswap_adapter(model, str(folder), adapter_name=name, torch_device=str(next(model.parameters()).device))
     return model
 
+# %% ../nbs/08_export.ipynb #c1a7e0d2
+def _share(v: str, root: Path, what: str):
+    "`v` as it may be shared: kept unless it is an absolute local path; under `root` it becomes relative, elsewhere a placeholder."
+    p = Path(v).expanduser()
+    if v == 'pico' or not (p.is_absolute() or v.startswith('~')): return v, None
+    if p.resolve().is_relative_to(root): return str(p.resolve().relative_to(root)), None
+    if what == 'folder': return p.name, f"was an absolute folder outside {root.name}/; the script writes to ./{p.name}"
+    return f'<path to {p.name}>', f"was a local {what} outside {root.name}/ ('{p.name}'); put its path here"
+
+def shareable(recipe: Recipe, root=None) -> tuple[Recipe, dict]:
+    "A copy of `recipe` with no absolute local path, for the exported script and the model card; and a note per field changed."
+    root = Path(root or Path.cwd()).resolve()
+    r, notes = Recipe.from_dict(recipe.to_dict()), {}
+    for section, field, what in (('model', 'name', 'model folder'), ('data', 'source', 'data file'), ('training', 'output_dir', 'folder')):
+        part = getattr(r, section)
+        v, note = _share(str(getattr(part, field)), root, what)
+        setattr(part, field, v)
+        if note: notes[f'{section}.{field}'] = note
+    return r, notes
+
+
 # %% ../nbs/08_export.ipynb #060eb1a1
 def events(run_dir) -> list[dict]:
     "The events of a run from its `log.jsonl`; a line torn by a crash mid-write is skipped."
@@ -256,7 +277,8 @@ def model_card(run_dir, dest=None, model=None, data=None) -> Path:
     recipe, evs = Recipe.load(run_dir / 'recipe.yaml'), events(run_dir)
     dest = Path(dest) if dest else run_dir / ('model' if recipe.adapter.method == 'full' else 'adapter')
     dest.mkdir(parents=True, exist_ok=True)
-    m, a, d, t = recipe.model, recipe.adapter, recipe.data, recipe.training
+    shared, places = shareable(recipe)  # what is pushed carries no absolute local path
+    m, a, d, t = shared.model, shared.adapter, shared.data, shared.training
     end = next((e for e in reversed(evs) if e.get('event') == 'end'), {})
     train = [e for e in evs if e.get('event') == 'train']
     hub = _hub_id(m.name)
@@ -283,7 +305,8 @@ def model_card(run_dir, dest=None, model=None, data=None) -> Path:
     s += ['## Trainable parameters', '']
     try: rep = str(param_report(model) if model is not None else _meta_report(recipe))
     except Exception as e: rep = f'(not available: {str(e).splitlines()[0][:120]})'
-    s += ['```', rep, '```', '', '## Memory', '', _memory(end), '', '## Recipe', '', '```yaml', recipe.to_yaml().strip(), '```', '']
+    s += ['```', rep, '```', '', '## Memory', '', _memory(end), '', '## Recipe', '', '```yaml', shared.to_yaml().strip(), '```', '']
+    s += [f'- `{k}` {v}.' for k, v in places.items()] + ([''] if places else [])
     (dest / 'README.md').write_text('\n'.join(s))
     return dest / 'README.md'
 
@@ -312,10 +335,21 @@ __HEADER__ from a peftbench recipe; edit RECIPE to change the run.
     python __SCRIPT__                                        # one GPU, or the CPU
     accelerate launch --config_file __CONFIG__ __SCRIPT__    # many GPUs: DDP, FSDP or DeepSpeed, as the config says
 """
-import hashlib, json, os
+import hashlib, importlib, json, os
 import torch
 
-RECIPE = __RECIPE__
+__PLACES__RECIPE = __RECIPE__
+
+
+def where(r, section, field):
+    "The path or Hub id in RECIPE[section][field]: `pico` (the model and task peftbench ships) is found through peftbench; a placeholder stops here."
+    v = r[section][field]
+    if v == 'pico':
+        try: pico = importlib.import_module('peftbench.pico')
+        except ImportError: raise SystemExit(f"{section}.{field} 'pico' ships with peftbench: pip install peftbench, or set RECIPE['{section}']['{field}'] to a folder or a Hub id")
+        return str(pico.PICO_DIR if section == 'model' else pico.TASK_FILES['train'])
+    if v.startswith('<'): raise SystemExit(f"set RECIPE['{section}']['{field}'] first: it is {v}")
+    return v
 
 
 def resolved_dtype(r):
@@ -471,8 +505,9 @@ def load_data(r, tok=None):
     from datasets import DatasetDict, load_dataset
     d = r['data']
     def load(split):
-        p = Path(d['source']).expanduser()
-        if not p.exists(): return load_dataset(d['source'], split=split)
+        src = where(r, 'data', 'source')
+        p = Path(src).expanduser()
+        if not p.exists(): return load_dataset(src, split=split)
         files = sorted(f for f in p.iterdir() if f.suffix in BUILDERS) if p.is_dir() else [p]
         sl = split[split.index('['):] if '[' in split else ''
         return load_dataset(BUILDERS[files[0].suffix], data_files={'train': [str(f) for f in files]}, split='train' + sl)
@@ -505,7 +540,7 @@ def load_data(r, tok=None):
 def tokenizer(r):
     from transformers import AutoTokenizer
     m = r['model']
-    tok = AutoTokenizer.from_pretrained(m['name'], revision=m['revision'], trust_remote_code=m['trust_remote_code'])
+    tok = AutoTokenizer.from_pretrained(where(r, 'model', 'name'), revision=m['revision'], trust_remote_code=m['trust_remote_code'])
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     tok.padding_side = 'right'
     return tok
@@ -518,11 +553,11 @@ def load_model(r, tok=None):
     tok = tok or tokenizer(r)
     quant = bnb_config(r)
     kw = dict(dtype=getattr(torch, resolved_dtype(r)), revision=m['revision'], trust_remote_code=m['trust_remote_code'],
-              attn_implementation=m['attn_implementation'])
+              attn_implementation=None if m['attn_implementation'] == 'auto' else m['attn_implementation'])
     if quant is not None:
         kw['quantization_config'] = quant
         if torch.cuda.is_available() and not sharded(): kw['device_map'] = {'': int(os.environ.get('LOCAL_RANK', 0))}  # one copy per GPU (DDP)
-    model = AutoModelForCausalLM.from_pretrained(m['name'], **kw)
+    model = AutoModelForCausalLM.from_pretrained(where(r, 'model', 'name'), **kw)
     if quant is not None:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gc, gradient_checkpointing_kwargs={'use_reentrant': False})
@@ -598,7 +633,7 @@ def main(r=RECIPE):
     # Under DDP every process holds the whole model; under FSDP or ZeRO-3 each holds a shard and the fingerprints differ.
     print('fingerprint ' + json.dumps(dict(rank=args.process_index, world_size=args.world_size, step=trainer.state.global_step,
                                            weights=fingerprint(trained_state(trainer.model)), batch=fingerprint({'ids': batch['input_ids']}),
-                                           saved=dest if trainer.is_world_process_zero() else None)), flush=True)
+                                           saved=os.path.abspath(dest) if trainer.is_world_process_zero() else None)), flush=True)
 
 
 if __name__ == '__main__':
@@ -621,12 +656,13 @@ def portable(recipe: Recipe) -> Recipe:
 
 def script(recipe: Recipe, name: str = 'train.py', config: str = 'accelerate_ddp.yaml') -> str:
     "The recipe as a standalone training script: plain transformers, peft, trl and accelerate, no peftbench."
-    r = portable(recipe)
+    r, notes = shareable(recipe)
     a = r.adapter
     t = r.training
-    title = f"{a.method} on {recipe.model.name}: " + (f'{t.max_steps} steps' if t.max_steps > 0 else f"{t.epochs:g} epoch{'s' * (t.epochs != 1)}")
+    title = f"{a.method} on {r.model.name}: " + (f'{t.max_steps} steps' if t.max_steps > 0 else f"{t.epochs:g} epoch{'s' * (t.epochs != 1)}")
     rec = pprint.pformat(r.to_dict(), sort_dicts=False, width=120)
     return (_TEMPLATE.replace('__HEADER__', _HEADER).replace('__TITLE__', title).replace('__SCRIPT__', name).replace('__CONFIG__', config)
+            .replace('__PLACES__', ''.join(f'# {k}: {v}.\n' for k, v in notes.items()))
             .replace('__RECIPE__', rec.replace('\n', '\n' + ' ' * 9))
             .replace('__DATA_CONSTANTS__', _data_constants()))
 
