@@ -14,7 +14,7 @@ from .recipe import Recipe, Hardware, RecipeError
 # %% auto #0
 __all__ = ['PICKLES', 'COMBINATIONS', 'LAUNCHERS', 'ExportError', 'pickles', 'save_adapter', 'load_adapter', 'dequantize',
            'Merged', 'merge', 'add', 'combine', 'switch', 'hotswap', 'shareable', 'events', 'loss_svg', 'model_card',
-           'push_to_hub', 'portable', 'script', 'accelerate_config', 'export']
+           'push_to_hub', 'script', 'accelerate_config', 'export']
 
 # %% ../nbs/08_export.ipynb #02dc3698
 class ExportError(ValueError):
@@ -642,17 +642,6 @@ if __name__ == '__main__':
 
 # %% ../nbs/08_export.ipynb #66b0be44
 _HEADER = '# Written by `peftbench export`'
-
-def portable(recipe: Recipe) -> Recipe:
-    "A copy of `recipe` that runs without peftbench: `pico` and local paths become absolute folders and files."
-    from peftbench.catalog import resolve_model
-    from peftbench.pico import TASK_FILES
-    r = Recipe.from_dict(recipe.to_dict())
-    name = resolve_model(r.model.name)
-    if Path(name).exists(): r.model.name = str(Path(name).resolve())
-    if r.data.source == 'pico': r.data.source = str(TASK_FILES['train'])
-    elif Path(r.data.source).expanduser().exists(): r.data.source = str(Path(r.data.source).expanduser().resolve())
-    return r
 
 def script(recipe: Recipe, name: str = 'train.py', config: str = 'accelerate_ddp.yaml') -> str:
     "The recipe as a standalone training script: plain transformers, peft, trl and accelerate, no peftbench."
