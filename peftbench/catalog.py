@@ -6,14 +6,16 @@ Docs: https://peftbench.github.io/peftbench/catalog.html.md"""
 
 # %% ../nbs/01_catalog.ipynb #c8ec53d0
 from __future__ import annotations
-import json, os, socket
+import json, os, socket, threading, time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from .recipe import Hardware
 
+
 # %% auto #0
-__all__ = ['CATALOG', 'MiB', 'GiB', 'GPUS', 'Arch', 'ModelError', 'pico_path', 'resolve_model', 'arch', 'GPU', 'find_gpu']
+__all__ = ['CATALOG', 'MiB', 'GiB', 'GPUS', 'Arch', 'ModelError', 'pico_path', 'resolve_model', 'hub_reachable', 'hub_cached',
+           'HubError', 'hub_local_only', 'arch', 'GPU', 'find_gpu']
 
 # %% ../nbs/01_catalog.ipynb #e04243e5
 @dataclass
@@ -162,28 +164,71 @@ def _read_folder(p: Path, name: str) -> Arch:
     return Arch.from_config(json.loads(f.read_text()), name=name)
 
 # %% ../nbs/01_catalog.ipynb #6a12f15d
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    "Whether the Hub endpoint answers a TCP connection (avoids minutes of retries offline)."
-    from urllib.parse import urlparse
-    if os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes'): return False
-    u = urlparse(os.environ.get('HF_ENDPOINT', 'https://huggingface.co'))
-    try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout).close()
-    except OSError: return False
-    return True
+_PROBES = {}  # endpoint -> (time.monotonic() of the probe, reachable)
+_TRUE = ('1', 'true', 'yes', 'on')
 
+def _offline_env(repo_type: str = 'model') -> bool:
+    "Whether the environment says not to try the Hub (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE, HF_DATASETS_OFFLINE for data sets)."
+    keys = ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE') + (('HF_DATASETS_OFFLINE',) if repo_type == 'dataset' else ())
+    return any(os.environ.get(k, '').strip().lower() in _TRUE for k in keys)
+
+def hub_reachable(timeout: float = 2.0, ttl: float = 30.0, repo_type: str = 'model') -> bool:
+    "Whether the Hub answers a TCP connection within `timeout` s (DNS included); False at once when the environment says offline; kept `ttl` s."
+    from urllib.parse import urlparse
+    if _offline_env(repo_type): return False
+    url = os.environ.get('HF_ENDPOINT', 'https://huggingface.co')
+    t, ok = _PROBES.get(url, (None, False))
+    if t is not None and time.monotonic() - t < ttl: return ok
+    u, box = urlparse(url), []
+    def probe():
+        try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout).close(); box.append(True)
+        except (OSError, ValueError, TypeError): box.append(False)
+    th = threading.Thread(target=probe, daemon=True, name='peftbench-hub-probe')
+    th.start(); th.join(timeout)  # a name lookup that hangs is cut off too
+    ok = bool(box and box[0])
+    _PROBES[url] = (time.monotonic(), ok)
+    return ok
+
+_hub_reachable = hub_reachable
+
+def hub_cached(repo_id: str, repo_type: str = 'model') -> bool:
+    "Whether the local Hugging Face cache holds `repo_id` (for a data set, in the Hub cache or in 🤗 datasets' own)."
+    from huggingface_hub import constants
+    snaps = Path(constants.HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}" / 'snapshots'
+    if snaps.is_dir() and any(snaps.iterdir()): return True
+    if repo_type != 'dataset': return False
+    home = os.environ.get('HF_DATASETS_CACHE') or os.path.join(constants.HF_HOME, 'datasets')
+    d = Path(home) / repo_id.replace('/', '___')
+    return d.is_dir() and any(d.iterdir())
+
+class HubError(ModelError):
+    "The Hub cannot be reached and what was asked for is not in the local cache."
+
+def hub_local_only(repo_id: str, repo_type: str = 'model') -> bool:
+    "Whether `repo_id` must be read from the local cache (the Hub cannot be reached but the cache has it); a `HubError` when it cannot be read at all."
+    if hub_reachable(repo_type=repo_type): return False
+    if hub_cached(repo_id, repo_type): return True
+    from huggingface_hub import constants
+    why = ' (HF_HUB_OFFLINE is set)' if _offline_env(repo_type) else ''
+    kind, local = ('data set', 'file or folder') if repo_type == 'dataset' else ('model', 'folder')
+    raise HubError(f"the Hugging Face Hub cannot be reached{why} and {kind} '{repo_id}' is not in the local cache ({constants.HF_HUB_CACHE}); "
+                   f"connect to the network, pass a local {local}, or set HF_HOME to a cache that holds it")
+
+
+# %% ../nbs/01_catalog.ipynb #1ada3b6a
 def _from_hub(name: str) -> Arch:
-    from transformers import AutoConfig
-    try: return Arch.from_config(AutoConfig.from_pretrained(name, local_files_only=True), name=name)  # the local HF cache
-    except Exception: pass
-    why = 'offline?'
-    if _hub_reachable():
-        try: return Arch.from_config(AutoConfig.from_pretrained(name), name=name)
-        except Exception as e: why = f'{type(e).__name__}: {str(e).splitlines()[0][:120]}'
+    try: local = hub_local_only(name)
+    except HubError:
+        why, do = "the Hugging Face Hub cannot be reached and it is not in the local cache", 'connect to the network, pass a local folder with config.json, or set HF_HOME to a cache that holds it'
+    else:
+        from transformers import AutoConfig
+        try: return Arch.from_config(AutoConfig.from_pretrained(name, local_files_only=local), name=name)
+        except Exception as e: why, do = f'{type(e).__name__}: {str(e).strip().splitlines()[0][:120]}' if str(e).strip() else type(e).__name__, 'check the id, or pass a local folder with config.json'
     import difflib
     close = difflib.get_close_matches(_norm(name), list(_BY_NORM), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(_BY_NORM[c]) for c in dict.fromkeys(close))}?" if close else ''
-    raise ValueError(f"model '{name}' is not in the offline catalog and its config could not be fetched from the Hub ({why}){hint}; "
-                     "otherwise pass a local folder with config.json")
+    raise ModelError(f"model '{name}' is not in the offline catalog and its config could not be read ({why}){hint}; {do}")
+
 
 # %% ../nbs/01_catalog.ipynb #d4c98140
 @lru_cache(maxsize=256)
