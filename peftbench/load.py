@@ -15,10 +15,17 @@ from .recipe import Recipe, Hardware
 __all__ = ['LoadError', 'load_tokenizer', 'load_base', 'linear_layers', 'load', 'generate', 'ParamReport', 'param_report']
 
 # %% ../nbs/05_load.ipynb #f320761c
-from .catalog import resolve_model, ModelError
+from .catalog import resolve_model, ModelError, HubError, hub_local_only
 
 class LoadError(ModelError):
     "A model or tokenizer that cannot be loaded, with what to change."
+
+def _hub_kw(recipe: Recipe) -> dict:
+    "`from_pretrained` options for where the model comes from: the local cache only when the Hub cannot be reached (a `LoadError` when it is not cached either)."
+    name = recipe.model.name
+    if resolve_model(name) != name or Path(name).expanduser().exists(): return {}  # pico or a folder
+    try: return {'local_files_only': True} if hub_local_only(name) else {}
+    except HubError as e: raise LoadError(f"cannot load model '{name}': {e}") from None
 
 # %% ../nbs/05_load.ipynb #18522f4d
 def _explain(name, e) -> LoadError:
@@ -35,9 +42,10 @@ def _explain(name, e) -> LoadError:
 # %% ../nbs/05_load.ipynb #1c575847
 def load_tokenizer(recipe: Recipe):
     "The tokenizer, with a pad token (the EOS token where it has none) and right padding for training."
+    where = _hub_kw(recipe)  # before the slow import: offline, an uncached Hub id fails at once
     from transformers import AutoTokenizer
     name = resolve_model(recipe.model.name)
-    try: tok = AutoTokenizer.from_pretrained(name, revision=recipe.model.revision, trust_remote_code=recipe.model.trust_remote_code)
+    try: tok = AutoTokenizer.from_pretrained(name, revision=recipe.model.revision, trust_remote_code=recipe.model.trust_remote_code, **where)
     except Exception as e: raise _explain(recipe.model.name, e) from None
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     tok.padding_side = 'right'
@@ -46,12 +54,14 @@ def load_tokenizer(recipe: Recipe):
 # %% ../nbs/05_load.ipynb #d066095e
 def load_base(recipe: Recipe, hw: Hardware | None = None):
     "The base model as the recipe asks: dtype, attention, quantization and k-bit preparation, no adapter yet."
+    where = _hub_kw(recipe)
     import torch
     from transformers import AutoModelForCausalLM
     hw = hw or Hardware.detect()
     name, m, quant = resolve_model(recipe.model.name), recipe.model, recipe.bnb_config(hw)
     kw = dict(dtype=getattr(torch, recipe.resolved_dtype(hw)), revision=m.revision, trust_remote_code=m.trust_remote_code,
               attn_implementation=m.attn_implementation)
+    kw.update(where)
     if quant is not None: kw.update(quantization_config=quant, device_map={'': 0} if hw.cuda else None)
     try: model = AutoModelForCausalLM.from_pretrained(name, **kw)
     except Exception as e: raise _explain(recipe.model.name, e) from None
@@ -83,9 +93,22 @@ def _check_targets(recipe, model):
             hint = f" (did you mean '{close[0]}'?)" if close else ''
             raise LoadError(f"adapter.target_modules names '{t}', which is not a linear layer of '{recipe.model.name}'{hint}; its linear layers are: {', '.join(have)}")
 
+def _check_saved(recipe, model):
+    "A `LoadError` for a name in `adapter.modules_to_save` that ends no module name of `model` (peft matches by suffix)."
+    ms = recipe.adapter.modules_to_save
+    if not ms: return
+    names = [n for n, _ in model.named_modules() if n]
+    for s in [ms] if isinstance(ms, str) else ms:
+        if not any(n == s or n.endswith('.' + s) for n in names):
+            have = sorted({n.split('.')[-1] for n in names if not n.split('.')[-1].isdigit()})
+            close = difflib.get_close_matches(str(s).split('.')[-1], have, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ''
+            raise LoadError(f"adapter.modules_to_save names '{s}', which matches no module of '{recipe.model.name}'{hint}; name a module such as lm_head or embed_tokens")
+
 # %% ../nbs/05_load.ipynb #9dda898c
 def load(recipe: Recipe, hw: Hardware | None = None, total_steps: int | None = None):
     "Model and tokenizer ready to train: the base, then the recipe's PEFT method (all weights for `full`)."
+    _hub_kw(recipe)  # first: offline, an uncached Hub id fails before anything slow
     hw = hw or Hardware.detect()
     recipe.check(hw)
     tok = load_tokenizer(recipe)
@@ -94,6 +117,7 @@ def load(recipe: Recipe, hw: Hardware | None = None, total_steps: int | None = N
     if cfg is None: model.requires_grad_(True)
     else:
         _check_targets(recipe, model)
+        _check_saved(recipe, model)
         from peft import get_peft_model
         model = get_peft_model(model, cfg)
     return model, tok
