@@ -6,7 +6,7 @@ Docs: https://peftbench.github.io/peftbench/recipe.html.md"""
 
 # %% ../nbs/00_recipe.ipynb #9402742b
 from __future__ import annotations
-import dataclasses, difflib, json, os
+import dataclasses, difflib, json, math, os
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any
@@ -149,13 +149,17 @@ def _typename(f):
     t = f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
     return t.replace(' ', '')
 
+_LIST_WORDS = ('auto', 'all-linear')  # the strings a `str | list[str]` field keeps as they are
+
 def _coerce(f, v):
-    "Convert `v` for field `f` where the conversion is lossless."
+    "Convert `v` for field `f` where the conversion is lossless: numeric strings to numbers, one name to a one-name list."
     t = _typename(f)
-    if isinstance(v, str) and t.split('|')[0] in ('float', 'int'):
+    kinds = t.split('|')
+    if isinstance(v, str) and kinds[0] in ('float', 'int'):
         try: n = float(v)
         except ValueError: return v
         return int(n) if t.startswith('int') and n.is_integer() else n
+    if isinstance(v, str) and 'list[str]' in kinds and not ('str' in kinds and v in _LIST_WORDS): return [v]
     if t.startswith('float') and isinstance(v, int) and not isinstance(v, bool): return float(v)
     if t.startswith('int') and isinstance(v, float) and v.is_integer(): return int(v)
     return v
@@ -172,16 +176,65 @@ def _part_from_dict(cls, d, where, problems):
         kw[k] = _coerce(known[k], v)
     return cls(**kw)
 
+
+# %% ../nbs/00_recipe.ipynb #a1c0de02
+_KINDS = {'bool': 'true or false', 'int': 'an integer', 'float': 'a number', 'str': 'a string', 'dict': 'a mapping',
+          'list[str]': 'a list of strings', 'None': 'null'}
+
+def _fits(kind, v) -> bool:
+    if kind == 'None': return v is None
+    if kind == 'bool': return isinstance(v, bool)
+    if kind == 'int': return isinstance(v, int) and not isinstance(v, bool)
+    if kind == 'float': return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if kind == 'str': return isinstance(v, str)
+    if kind == 'dict': return isinstance(v, dict)
+    if kind == 'list[str]': return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    return True  # a type this check does not know
+
+def _type_problem(f, v, where) -> str | None:
+    "A sentence naming `where`, `v` and the fix when `v` does not have field `f`'s type."
+    kinds = _typename(f).split('|')
+    if any(_fits(k, v) for k in kinds): return None
+    if 'float' in kinds and isinstance(v, float): return f'{where} must be a finite number, got {v!r}'
+    want = ' or '.join(_KINDS.get(k, k) for k in kinds)
+    if 'bool' in kinds: fix = '; write true or false without quotes'
+    elif 'list[str]' in kinds and isinstance(v, list): fix = '; put each name in quotes'
+    elif 'list[str]' in kinds and isinstance(v, str): fix = f'; write [{v!r}]'
+    elif 'str' in kinds and isinstance(v, (int, float)) and not isinstance(v, bool): fix = '; put it in quotes'
+    else: fix = ''
+    return f'{where} must be {want}, got {v!r}{fix}'
+
+def _default(f):
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+def _check_types(r, problems) -> Recipe:
+    "Append a sentence for every field of `r` with a wrong type; return a copy with those fields at their defaults."
+    parts = {}
+    for name, cls in _PARTS.items():
+        part = getattr(r, name, None)
+        if not isinstance(part, cls):
+            problems.append(f'{name} must be a {cls.__name__} (or a mapping given to Recipe.from_dict), got {type(part).__name__}')
+            parts[name] = cls(); continue
+        bad = {}
+        for f in fields(cls):
+            msg = _type_problem(f, getattr(part, f.name), f'{name}.{f.name}')
+            if msg: problems.append(msg); bad[f.name] = _default(f)
+        parts[name] = dataclasses.replace(part, **bad) if bad else part
+    return Recipe(**parts)
+
+
 # %% ../nbs/00_recipe.ipynb #e5f29cde
 def _from_dict(cls, d):
-    "Build a `Recipe` from nested plain data, refusing unknown keys."
+    "Build a `Recipe` from nested plain data, refusing unknown keys and values of the wrong type."
     if not isinstance(d, dict): raise RecipeError([f'a recipe must be a mapping with keys {_choices(_PARTS)}, got {type(d).__name__}'])
     problems, kw = [], {}
     for k, v in d.items():
-        if k not in _PARTS: problems.append(f"unknown section '{k}'{_suggest(k, _PARTS)}; sections: {', '.join(_PARTS)}")
+        if k not in _PARTS: problems.append(f"unknown section {k!r}{_suggest(k, _PARTS)}; sections: {', '.join(_PARTS)}")
         else: kw[k] = _part_from_dict(_PARTS[k], v, k, problems)
+    r = cls(**kw)
+    _check_types(r, problems)
     if problems: raise RecipeError(problems)
-    return cls(**kw)
+    return r
 
 def _to_dict(self):
     "Nested plain data (JSON and YAML safe)."
@@ -217,9 +270,21 @@ def _save(self, path):
 
 def _load(cls, path):
     "Read a recipe from a YAML or JSON file."
-    p = Path(path)
+    p, fmt = Path(path), 'json' if Path(path).suffix == '.json' else 'yaml'
+    if p.is_dir(): raise RecipeError([f"recipe file '{path}' is a folder; give the recipe's .yaml or .json file"])
     if not p.is_file(): raise RecipeError([f"recipe file '{path}' does not exist; check the path"])
-    return cls.from_text(p.read_text(), 'json' if p.suffix == '.json' else 'yaml')
+    try: text = p.read_text(encoding='utf-8')
+    except UnicodeDecodeError: raise RecipeError([f"recipe file '{path}' is not UTF-8 text; save it as UTF-8 YAML or JSON"]) from None
+    except OSError as e: raise RecipeError([f"recipe file '{path}' cannot be read: {e.strerror or type(e).__name__}"]) from None
+    try: d = _parse(text, fmt)
+    except Exception as e:
+        mark = getattr(e, 'problem_mark', None) or getattr(e, 'context_mark', None)  # YAML's position
+        why = getattr(e, 'problem', None) or next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
+        at = f' at line {mark.line + 1}' if mark is not None else ''
+        raise RecipeError([f"recipe file '{path}' is not valid {fmt.upper()}{at}: {why}"]) from None
+    if d is None: raise RecipeError([f"recipe file '{path}' is empty; write at least one section, e.g. 'model:' with 'name: pico'"])
+    if not isinstance(d, dict): raise RecipeError([f"recipe file '{path}' must hold a mapping of sections ({', '.join(_PARTS)}), got {type(d).__name__}"])
+    return cls.from_dict(d)
 
 Recipe.to_yaml, Recipe.to_json, Recipe.save = _to_yaml, _to_json, _save
 Recipe.from_text, Recipe.load = classmethod(_from_text), classmethod(_load)
@@ -259,11 +324,29 @@ def _check_type(problems, where, v, kind, minimum=None, below=None):
 def _check_choice(problems, where, v, options):
     if v not in options: problems.append(f"{where} must be one of {_choices(options)}, got {v!r}{_suggest(v, options)}")
 
+# %% ../nbs/00_recipe.ipynb #a1c0de06
+def _check_extra(r, p):
+    "Append a sentence for each `adapter.extra` key the method's peft config does not take, or takes from the recipe."
+    a = r.adapter
+    if not a.extra or a.method not in METHODS: return
+    if a.method == 'full': p.append("adapter.extra holds peft options, which 'full' fine-tuning does not use; remove it"); return
+    cls, kw = _peft_args(r, total_steps=1000)  # a step count, so AdaLoRA builds without max_steps (reported elsewhere)
+    known, n = [f.name for f in fields(cls) if f.init], len(p)
+    for k in a.extra:
+        if not isinstance(k, str) or k not in known: p.append(f"adapter.extra has the key {k!r}, which peft's {cls.__name__} does not take{_suggest(k, known)}")
+        elif k in kw: p.append(f"adapter.extra sets {k!r}, which peftbench sets from the recipe's adapter settings; remove it from adapter.extra")
+    if len(p) > n: return
+    try: cls(**kw, **a.extra)
+    except Exception as e:
+        why = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
+        p.append(f"adapter.extra is refused by peft's {cls.__name__}: {why[:300]}")
+
 # %% ../nbs/00_recipe.ipynb #ee729618
 def _validate_fields(r, p):
     "Types, ranges and choices of single fields."
     m, q, a, d, t = r.model, r.quantization, r.adapter, r.data, r.training
     if not isinstance(m.name, str) or not m.name.strip(): p.append("model.name must be a Hub id, a local folder or 'pico', got " + repr(m.name))
+    if m.revision is not None and not m.revision.strip(): p.append(f'model.revision must be a branch, tag or commit, or null, got {m.revision!r}')
     _check_choice(p, 'model.dtype', m.dtype, DTYPES)
     _check_choice(p, 'model.attn_implementation', m.attn_implementation, ATTN)
     _check_choice(p, 'quantization.mode', q.mode, QUANT_MODES)
@@ -282,7 +365,8 @@ def _validate_fields(r, p):
         p.append(f"adapter.target_modules must be 'auto', 'all-linear' or a non-empty list of module names, got {tm!r}")
     _check_choice(p, 'adapter.init', a.init, LORA_INITS)
     if a.loraplus_ratio is not None: _check_type(p, 'adapter.loraplus_ratio', a.loraplus_ratio, 'number', 1e-12)
-    if not isinstance(a.extra, dict): p.append(f'adapter.extra must be a mapping of peft config options, got {a.extra!r}')
+    if a.modules_to_save is not None and not all(a.modules_to_save): p.append(f'adapter.modules_to_save must list module names such as lm_head, got {a.modules_to_save!r}')
+    _check_extra(r, p)
     if not isinstance(d.source, str) or not d.source.strip(): p.append(f"data.source must be a Hub data set id, a file, a folder or 'pico', got {d.source!r}")
     _check_choice(p, 'data.shape', d.shape, SHAPES)
     if not isinstance(d.template, str) or (d.template not in TEMPLATES and '{' not in d.template):
@@ -298,6 +382,7 @@ def _validate_fields(r, p):
     _check_type(p, 'data.max_length', d.max_length, 'int', 8)
     _check_type(p, 'data.eval_fraction', d.eval_fraction, 'number', 0, 1)
     if d.max_examples is not None: _check_type(p, 'data.max_examples', d.max_examples, 'int', 1)
+    if not t.output_dir.strip(): p.append(f"training.output_dir must name a folder for the run, got {t.output_dir!r}")
     _check_type(p, 'training.epochs', t.epochs, 'number', 1e-12)
     if not (isinstance(t.max_steps, int) and (t.max_steps == -1 or t.max_steps > 0)): p.append(f'training.max_steps must be a positive integer, or -1 to train by epochs, got {t.max_steps!r}')
     _check_type(p, 'training.batch_size', t.batch_size, 'int', 1)
@@ -334,6 +419,8 @@ def _validate_combinations(r, hw, p):
         p.append(f"adapter.init {a.init!r} needs full-precision or 4-bit base weights to decompose; set quantization.mode to 'none' or '4bit'")
     if a.rslora and a.method not in LORA_FAMILY:
         p.append(f"adapter.rslora applies to the LoRA family, not to {a.method!r}; set it to false")
+    if a.modules_to_save and a.method in PROMPT_METHODS + ('full',):
+        p.append(f"adapter.modules_to_save applies to methods that adapt modules, not to {a.method!r}; set it to null")
     if a.loraplus_ratio is not None and a.method not in LORA_FAMILY:
         p.append(f"adapter.loraplus_ratio (LoRA+) applies to the LoRA family, not to {a.method!r}; set it to null")
     if a.method == 'adalora' and t.max_steps == -1:
@@ -374,8 +461,9 @@ def _validate_combinations(r, hw, p):
 def validate(self, hw: Hardware | None = None) -> list[str]:
     "Every problem with this recipe, each a sentence that says what to change (empty when valid)."
     p = []
-    _validate_fields(self, p)
-    _validate_combinations(self, hw or Hardware.detect(), p)
+    r = _check_types(self, p)  # fields of the wrong type are reported once, then checked as their defaults
+    _validate_fields(r, p)
+    _validate_combinations(r, hw or Hardware.detect(), p)
     return p
 
 def check(self, hw: Hardware | None = None):
@@ -429,27 +517,32 @@ def bnb_config(self, hw: Hardware | None = None):
 Recipe.bnb_config = bnb_config
 
 # %% ../nbs/00_recipe.ipynb #4c51eaef
-def peft_config(self, total_steps: int | None = None):
-    "The `peft` config for the adapter method (None for full fine-tuning)."
+def _peft_args(self, total_steps: int | None = None):
+    "The peft config class for the adapter method and the arguments the recipe gives it (`None, {}` for full fine-tuning)."
     import peft
     a, targets = self.adapter, self.resolved_targets()
-    common = dict(task_type='CAUSAL_LM', **a.extra)
-    mts = dict(modules_to_save=a.modules_to_save) if a.modules_to_save else {}
+    common = dict(task_type='CAUSAL_LM')
+    tm = dict(target_modules=targets, modules_to_save=a.modules_to_save or None, **common)
     if a.method in LORA_FAMILY:
         init = {'default': True}.get(a.init, a.init)
         kw = dict(loftq_config=peft.LoftQConfig(loftq_bits=4)) if a.init == 'loftq' else {}
-        return peft.LoraConfig(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout, target_modules=targets, use_rslora=a.rslora,
-                               use_dora=a.method == 'dora', init_lora_weights=init, **mts, **kw, **common)
+        return peft.LoraConfig, dict(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout, use_rslora=a.rslora,
+                                     use_dora=a.method == 'dora', init_lora_weights=init, **kw, **tm)
     if a.method == 'adalora':
-        return peft.AdaLoraConfig(init_r=a.r, target_r=a.target_r, lora_alpha=a.alpha, lora_dropout=a.dropout, target_modules=targets,
-                                  total_step=total_steps or (self.training.max_steps if self.training.max_steps > 0 else None), **mts, **common)
-    if a.method == 'ia3': return peft.IA3Config(target_modules=targets, **mts, **common)
-    if a.method == 'loha': return peft.LoHaConfig(r=a.r, alpha=a.alpha, module_dropout=a.dropout, target_modules=targets, **mts, **common)
-    if a.method == 'lokr': return peft.LoKrConfig(r=a.r, alpha=a.alpha, module_dropout=a.dropout, target_modules=targets, **mts, **common)
-    if a.method == 'vera': return peft.VeraConfig(r=a.r, vera_dropout=a.dropout, target_modules=targets, **mts, **common)
-    if a.method == 'prefix_tuning': return peft.PrefixTuningConfig(num_virtual_tokens=a.num_virtual_tokens, **common)
-    if a.method == 'prompt_tuning': return peft.PromptTuningConfig(num_virtual_tokens=a.num_virtual_tokens, **common)
-    return None
+        return peft.AdaLoraConfig, dict(init_r=a.r, target_r=a.target_r, lora_alpha=a.alpha, lora_dropout=a.dropout,
+                                        total_step=total_steps or (self.training.max_steps if self.training.max_steps > 0 else None), **tm)
+    if a.method == 'ia3': return peft.IA3Config, tm
+    if a.method == 'loha': return peft.LoHaConfig, dict(r=a.r, alpha=a.alpha, module_dropout=a.dropout, **tm)
+    if a.method == 'lokr': return peft.LoKrConfig, dict(r=a.r, alpha=a.alpha, module_dropout=a.dropout, **tm)
+    if a.method == 'vera': return peft.VeraConfig, dict(r=a.r, vera_dropout=a.dropout, **tm)
+    if a.method == 'prefix_tuning': return peft.PrefixTuningConfig, dict(num_virtual_tokens=a.num_virtual_tokens, **common)
+    if a.method == 'prompt_tuning': return peft.PromptTuningConfig, dict(num_virtual_tokens=a.num_virtual_tokens, **common)
+    return None, {}
+
+def peft_config(self, total_steps: int | None = None):
+    "The `peft` config for the adapter method (None for full fine-tuning); `adapter.extra` is passed on as is."
+    cls, kw = _peft_args(self, total_steps)
+    return None if cls is None else cls(**kw, **self.adapter.extra)
 
 Recipe.peft_config = peft_config
 
