@@ -6,7 +6,7 @@ Docs: https://peftbench.github.io/peftbench/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #411bcef3
 from __future__ import annotations
-import argparse, json, logging, os, platform, sys, time, warnings
+import argparse, difflib, inspect, json, logging, os, platform, sys, time, warnings
 from pathlib import Path
 from .recipe import Recipe, RecipeError, Hardware
 
@@ -20,7 +20,27 @@ def quiet():
     warnings.filterwarnings('ignore')
     for name in ('bitsandbytes', 'transformers', 'peft', 'trl', 'accelerate', 'datasets', 'torch'): logging.getLogger(name).setLevel(logging.ERROR)
     import transformers, datasets
-    transformers.logging.set_verbosity_error(); datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error(); transformers.logging.disable_progress_bar(); datasets.disable_progress_bars()
+
+# %% ../nbs/20_cli.ipynb #b1c0de04
+def _line(e) -> str:
+    "`e` (an exception or a message) as one line: its first non-empty line, or the exception's type name."
+    try: s = str(e) if e is not None else ''
+    except Exception: s = ''
+    first = next((l.strip() for l in s.splitlines() if l.strip()), '')
+    if isinstance(e, BaseException) and not first: return type(e).__name__
+    return first or 'unknown error'
+
+def _positive(s) -> int:
+    "An argparse type: an integer of at least 1."
+    try: n = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f'must be a positive integer, got {s!r}') from None
+    if n < 1: raise argparse.ArgumentTypeError(f'must be a positive integer, got {n}')
+    return n
+
+class _Parser(argparse.ArgumentParser):
+    "argparse with a usage error as one line that points at `--help`."
+    def error(self, message): self.exit(2, f'{self.prog}: error: {message}; see {self.prog} --help\n')
 
 # %% ../nbs/20_cli.ipynb #b358287b
 class Progress:
@@ -91,6 +111,18 @@ def demo(out=None, steps=300, overwrite=False, n_compare=100, show=4, file=None)
     say(f"load it:  PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(peftbench.pico.pico_path()), '{out}/adapter')")
     return summary
 
+# %% ../nbs/20_cli.ipynb #b1c0de02
+def _check_targets(r, arch, where):
+    "Raise `RecipeError` if target module names in `r` match no linear layer of the model described by `arch`."
+    tm = r.resolved_targets()
+    if not isinstance(tm, list) or r.adapter.method in ('full', 'prefix_tuning', 'prompt_tuning'): return
+    have = arch.linear_names
+    for t in tm:
+        if t.split('.')[-1] not in have:
+            close = difflib.get_close_matches(t.split('.')[-1], have, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ''
+            raise RecipeError([f"{where} names '{t}', which is not a linear layer of '{r.model.name}'{hint}; its linear layers are: {', '.join(have)}"])
+
 # %% ../nbs/20_cli.ipynb #0246632b
 def _estimate_cmd(a):
     from peftbench.memory import estimate, trace
@@ -103,13 +135,17 @@ def _estimate_cmd(a):
         if v is not None: setattr(r.adapter, k, v)
     for k, v in (('batch_size', a.batch), ('optimizer', a.optimizer)):
         if v is not None: setattr(r.training, k, v)
-    if a.seq: r.data.max_length = a.seq
+    if a.seq is not None: r.data.max_length = a.seq
     if a.gc: r.training.gradient_checkpointing = True
-    if a.targets: r.adapter.target_modules = a.targets if a.targets in ('auto', 'all-linear') else [t.strip() for t in a.targets.split(',') if t.strip()]
-    from peftbench.catalog import find_gpu
+    if a.targets is not None:
+        names = [t.strip() for t in a.targets.split(',') if t.strip()]
+        if not names: raise RecipeError([f"--targets names no module, got {a.targets!r}; give 'all-linear', 'auto' or names such as q_proj,v_proj"])
+        r.adapter.target_modules = a.targets if a.targets in ('auto', 'all-linear') else names
+    from peftbench.catalog import find_gpu, arch
     gpu = find_gpu(a.gpu) if a.gpu else None
     hw = gpu.hardware() if gpu else Hardware(name='a bf16 GPU', cuda=True, bf16=True)
     r.check(hw)
+    _check_targets(r, arch(r.model.name), '--targets' if a.targets else 'adapter.target_modules')
     if a.traced: quiet()
     e = (trace if a.traced else estimate)(r, gpu)
     if a.fit and gpu:
@@ -126,19 +162,23 @@ def _train_cmd(a):
     from peftbench.train import Run, RunError
     quiet()
     if a.resume:
-        run = Run.resume(a.out)
+        kw = {} if a.max_steps is None else dict(max_steps=a.max_steps)
+        if kw and 'max_steps' not in inspect.signature(Run.resume).parameters:
+            raise RecipeError(['--max-steps cannot change a run being resumed; resume without it, or start a new run with --max-steps'])
+        run = Run.resume(a.out, **kw)
     else:
         r = Recipe.load(a.recipe)
         r.training.output_dir = a.out or r.training.output_dir
-        if a.max_steps: r.training.max_steps = a.max_steps
+        if a.max_steps is not None: r.training.max_steps = a.max_steps
         run = Run(r, overwrite=a.overwrite)
     run.prepare()
+    for n in getattr(run.data, 'notes', None) or []: print(f'peftbench: note: {n}', file=sys.stderr)
     run.subscribe(Progress())
     try: run.train()  # on this thread; Ctrl-C stops with a checkpoint
     except RunError: pass  # reported below from the end event
     end = run.events[-1]
     if run.status == 'failed':
-        print(f"peftbench: error: {end['error']}; log kept in {run.out / 'log.jsonl'}", file=sys.stderr)
+        print(f"peftbench: error: {_line(end.get('error'))}; log kept in {run.out / 'log.jsonl'}", file=sys.stderr)
         return 1
     if run.status == 'stopped':
         print(f"stopped at step {end['step']}; checkpoint and log kept in {run.out}. Resume with: peftbench train --resume --out {run.out}", file=sys.stderr)
@@ -153,7 +193,7 @@ def _export_parser(sub):
     x.add_argument('recipe'); x.add_argument('--out', default='train.py', help='the script to write (default train.py)')
     x.add_argument('--accelerate', default='ddp', choices=['ddp', 'fsdp', 'zero2', 'zero3', 'cpu'],
                    help='the accelerate config written beside it: DDP, FSDP, DeepSpeed ZeRO-2/3, or processes on the CPU (default ddp)')
-    x.add_argument('--num-processes', type=int, default=2, help='processes (GPUs) in the config; accelerate launch --num_processes overrides it')
+    x.add_argument('--num-processes', type=_positive, default=2, help='processes (GPUs) in the config; accelerate launch --num_processes overrides it')
     x.add_argument('--force', action='store_true', help='overwrite files that peftbench did not write')
     x.add_argument('--debug', action='store_true', help='show tracebacks')
     return x
@@ -166,15 +206,15 @@ def _export_cmd(a):
 
 # %% ../nbs/20_cli.ipynb #91fcbfd0
 def _parser():
-    p = argparse.ArgumentParser('peftbench', description='A workbench for parameter-efficient fine-tuning of causal LMs.')
+    p = _Parser('peftbench', description='A workbench for parameter-efficient fine-tuning of causal LMs.')
     sub = p.add_subparsers(dest='cmd', required=True)
     d = sub.add_parser('demo', help='train and compare a LoRA adapter on the embedded pico model (offline, CPU, ~1 minute)')
     d.add_argument('--out', help='run folder (default runs/pico-demo-TIMESTAMP)')
-    d.add_argument('--steps', type=int, default=300); d.add_argument('--overwrite', action='store_true')
+    d.add_argument('--steps', type=_positive, default=300); d.add_argument('--overwrite', action='store_true')
     e = sub.add_parser('estimate', help='GPU memory a recipe needs, term by term')
     e.add_argument('model', nargs='?', help="Hub id, local folder, or 'pico'"); e.add_argument('--recipe')
-    e.add_argument('--quant', choices=['none', '8bit', '4bit']); e.add_argument('--method'); e.add_argument('--r', type=int)
-    e.add_argument('--alpha', type=float); e.add_argument('--batch', type=int); e.add_argument('--seq', type=int)
+    e.add_argument('--quant', choices=['none', '8bit', '4bit']); e.add_argument('--method'); e.add_argument('--r', type=_positive)
+    e.add_argument('--alpha', type=float); e.add_argument('--batch', type=_positive); e.add_argument('--seq', type=_positive)
     e.add_argument('--gc', '--grad-ckpt', dest='gc', action='store_true', help='gradient checkpointing')
     e.add_argument('--optimizer', '--optim', dest='optimizer', help='e.g. adamw_torch, adamw_8bit, paged_adamw_8bit, adafactor, sgd')
     e.add_argument('--targets', help="'all-linear', 'auto', or module names separated by commas (q_proj,v_proj)")
@@ -182,27 +222,46 @@ def _parser():
     e.add_argument('--fit', action='store_true', help='also find the largest batch size that fits --gpu')
     e.add_argument('--gpu', help='a GPU preset, e.g. T4, 4090, A100-80GB'); e.add_argument('--json', action='store_true')
     t = sub.add_parser('train', help='train a recipe headless (Ctrl-C stops with a checkpoint)')
-    t.add_argument('recipe', nargs='?'); t.add_argument('--out'); t.add_argument('--max-steps', type=int)
-    t.add_argument('--resume', action='store_true'); t.add_argument('--overwrite', action='store_true')
+    t.add_argument('recipe', nargs='?'); t.add_argument('--out'); t.add_argument('--max-steps', type=_positive)
+    t.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
+    t.add_argument('--overwrite', action='store_true')
     _export_parser(sub)
-    for s in (d, e, t): s.add_argument('--debug', action='store_true', help='show tracebacks')
+    for s in (d, e, t): s.add_argument('--debug', action='store_true', help='show tracebacks (or set PEFTBENCH_DEBUG=1)')
+    p.commands = sub.choices
     return p
+
+def _usage(p, a):
+    "Combinations of arguments that argparse cannot refuse by itself: one line, exit status 2."
+    sub = p.commands[a.cmd]
+    if a.cmd == 'train':
+        if a.resume and not a.out: sub.error('--resume needs --out DIR, the folder of the run to continue')
+        if a.resume and a.recipe: sub.error('give a recipe file or --resume, not both (a resumed run keeps the recipe.yaml in its folder)')
+        if a.resume and a.overwrite: sub.error('--overwrite starts the run again from scratch, --resume continues it; choose one')
+        if not a.resume and not a.recipe: sub.error('give a recipe file (peftbench train RECIPE.yaml --out DIR), or --resume --out DIR')
+    if a.cmd == 'estimate' and a.fit and not a.gpu: sub.error('--fit finds the largest batch size for a GPU; name it with --gpu (e.g. --gpu T4)')
+
+_BAD_INPUT = ('RecipeError', 'LoadError', 'ModelError', 'DataError', 'ExportError')
 
 def main(argv=None):
     "The `peftbench` command."
-    a = _parser().parse_args(argv)
-    from peftbench.load import LoadError
-    from peftbench.data import DataError
-    from peftbench.train import RunError
+    p = _parser()
+    a = p.parse_args(argv)
+    _usage(p, a)
+    debug = a.debug or os.environ.get('PEFTBENCH_DEBUG', '') not in ('', '0')
     try:
         if a.cmd == 'demo': demo(a.out, a.steps, a.overwrite); return 0
         if a.cmd == 'estimate': _estimate_cmd(a); return 0
-        if a.cmd == 'train':
-            if not a.resume and not a.recipe: raise RecipeError(['give a recipe file (peftbench train RECIPE.yaml --out DIR), or --resume --out DIR'])
-            return _train_cmd(a)
+        if a.cmd == 'train': return _train_cmd(a)
         if a.cmd == 'export': return _export_cmd(a)
-    except (RecipeError, LoadError, DataError, RunError, ValueError, OSError) as ex:
-        if a.debug: raise
-        msg = str(ex) if not isinstance(ex, RecipeError) or len(ex.problems) == 1 else 'the recipe has problems:\n' + str(ex)
+    except KeyboardInterrupt:
+        if debug: raise
+        print('peftbench: interrupted; nothing was changed after the last saved checkpoint', file=sys.stderr)
+        return 130
+    except Exception as ex:
+        if debug: raise
+        bad = any(c.__name__ in _BAD_INPUT for c in type(ex).__mro__) or isinstance(ex, (ValueError, OSError))
+        if isinstance(ex, RecipeError) and len(ex.problems) > 1: msg = 'the recipe has problems:\n' + '\n'.join(f'- {_line(q)}' for q in ex.problems)
+        elif bad or type(ex).__name__ == 'RunError': msg = _line(ex)
+        else: msg = f"{_line(ex) if not str(ex).strip() else f'{type(ex).__name__}: {_line(ex)}'} (run again with --debug for the traceback)"
         print(f'peftbench: error: {msg}', file=sys.stderr)
-        return 1 if isinstance(ex, RunError) else 2
+        return 2 if bad else 1
