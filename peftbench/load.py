@@ -60,7 +60,7 @@ def load_base(recipe: Recipe, hw: Hardware | None = None):
     hw = hw or Hardware.detect()
     name, m, quant = resolve_model(recipe.model.name), recipe.model, recipe.bnb_config(hw)
     kw = dict(dtype=getattr(torch, recipe.resolved_dtype(hw)), revision=m.revision, trust_remote_code=m.trust_remote_code,
-              attn_implementation=m.attn_implementation)
+              attn_implementation=None if m.attn_implementation == 'auto' else m.attn_implementation)  # auto: transformers' choice
     kw.update(where)
     if quant is not None: kw.update(quantization_config=quant, device_map={'': 0} if hw.cuda else None)
     try: model = AutoModelForCausalLM.from_pretrained(name, **kw)

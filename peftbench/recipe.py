@@ -20,7 +20,7 @@ __all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'METHODS', 'LORA_FAMI
 
 # %% ../nbs/00_recipe.ipynb #8bdf4617
 DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
-ATTN = ('sdpa', 'eager', 'flash_attention_2')
+ATTN = ('auto', 'sdpa', 'eager', 'flash_attention_2')  # auto: what transformers picks for the architecture
 
 @dataclass
 class ModelSpec:
@@ -29,7 +29,7 @@ class ModelSpec:
     revision: str | None = None
     dtype: str = 'auto'  # `auto`: bf16 where the GPU has it, fp16 on older GPUs, fp32 on the CPU
     trust_remote_code: bool = False
-    attn_implementation: str = 'sdpa'
+    attn_implementation: str = 'auto'
 
 # %% ../nbs/00_recipe.ipynb #d62e7b16
 QUANT_MODES = ('none', '8bit', '4bit')
