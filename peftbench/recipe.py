@@ -14,9 +14,9 @@ from typing import Any
 # %% auto #0
 __all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'METHODS', 'LORA_FAMILY', 'PROMPT_METHODS', 'LORA_INITS', 'SHAPES',
            'TEMPLATES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec',
-           'DataSpec', 'TrainSpec', 'Recipe', 'RecipeError', 'Hardware', 'validate', 'check', 'resolved_dtype',
-           'resolved_precision', 'resolved_compute_dtype', 'resolved_targets', 'bnb_config', 'peft_config',
-           'sft_config']
+           'DataSpec', 'TrainSpec', 'Recipe', 'RecipeError', 'Hardware', 'validate', 'check', 'check_types',
+           'resolved_dtype', 'resolved_precision', 'resolved_compute_dtype', 'resolved_targets', 'bnb_config',
+           'peft_config', 'sft_config']
 
 # %% ../nbs/00_recipe.ipynb #8bdf4617
 DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
@@ -472,7 +472,14 @@ def check(self, hw: Hardware | None = None):
     if p: raise RecipeError(p)
     return self
 
-Recipe.validate, Recipe.check = validate, check
+def check_types(self):
+    "Raise `RecipeError` if a field has the wrong type (no hardware needed); return the recipe. For code that reads fields without `check`."
+    p = []
+    _check_types(self, p)
+    if p: raise RecipeError(p)
+    return self
+
+Recipe.validate, Recipe.check, Recipe.check_types = validate, check, check_types
 
 # %% ../nbs/00_recipe.ipynb #e48fd7b0
 def resolved_dtype(self, hw: Hardware | None = None) -> str:
