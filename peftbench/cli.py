@@ -137,6 +137,12 @@ def _estimate_cmd(a):
         if v is not None: setattr(r.training, k, v)
     if a.seq is not None: r.data.max_length = a.seq
     if a.gc: r.training.gradient_checkpointing = True
+    from peftbench.recipe import PROMPT_METHODS, LORA_FAMILY
+    m = r.adapter.method
+    unused = [o for o, v, used in (('--r', a.r, m not in PROMPT_METHODS + ('full', 'ia3')),
+                                   ('--alpha', a.alpha, m in LORA_FAMILY + ('adalora', 'loha', 'lokr')),
+                                   ('--targets', a.targets, m not in PROMPT_METHODS + ('full',))) if v is not None and not used]
+    if unused: raise RecipeError([f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to adapter method {m!r}; leave {'it' if len(unused) == 1 else 'them'} out or choose a method that uses {'it' if len(unused) == 1 else 'them'}"])
     if a.targets is not None:
         names = [t.strip() for t in a.targets.split(',') if t.strip()]
         if not names: raise RecipeError([f"--targets names no module, got {a.targets!r}; give 'all-linear', 'auto' or names such as q_proj,v_proj"])
@@ -233,6 +239,8 @@ def _parser():
 def _usage(p, a):
     "Combinations of arguments that argparse cannot refuse by itself: one line, exit status 2."
     sub = p.commands[a.cmd]
+    for k, v in vars(a).items():  # an empty value would fall back to the default without a word
+        if v == '': sub.error(f"{dict(model='the model name', recipe='the recipe path').get(k, '--' + k.replace('_', '-'))} is empty; give a value or leave it out")
     if a.cmd == 'train':
         if a.resume and not a.out: sub.error('--resume needs --out DIR, the folder of the run to continue')
         if a.resume and a.recipe: sub.error('give a recipe file or --resume, not both (a resumed run keeps the recipe.yaml in its folder)')
