@@ -250,10 +250,31 @@ def _to_yaml(self):
 
 def _to_json(self): return json.dumps(self.to_dict(), indent=2)
 
-def _parse(text, fmt):
-    if fmt == 'json': return json.loads(text)
+def _once(pairs):
+    "A mapping from key-value pairs, refusing a key given twice (YAML and JSON would keep the last one without a word)."
+    d = {}
+    for k, v in pairs:
+        if k in d: raise ValueError(f'{k!r} appears twice in one mapping; keep one of them')
+        d[k] = v
+    return d
+
+def _yaml_loader():
     import yaml
-    return yaml.safe_load(text)
+    class Loader(yaml.SafeLoader): pass
+    def mapping(loader, node, deep=False):
+        keys = [(loader.construct_object(k, deep=deep), k.start_mark) for k, _ in node.value if k.tag != 'tag:yaml.org,2002:merge']
+        for i, (k, mark) in enumerate(keys):
+            try: twice = k in [x for x, _ in keys[:i]]
+            except Exception: twice = False
+            if twice: raise yaml.constructor.ConstructorError(None, None, f'{k!r} appears twice in one mapping; keep one of them', mark)
+        return loader.construct_mapping(node, deep)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return Loader
+
+def _parse(text, fmt):
+    if fmt == 'json': return json.loads(text, object_pairs_hook=_once)
+    import yaml
+    return yaml.load(text, Loader=_yaml_loader())
 
 def _from_text(cls, text, fmt='yaml'):
     "A `Recipe` from YAML or JSON text."
