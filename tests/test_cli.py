@@ -84,3 +84,21 @@ def test_demo_adapter_does_the_task(demo_dir):
     assert adapted >= 0.9 and base <= 0.1, (base, adapted)
     s = json.loads((demo_dir / 'summary.json').read_text())
     assert s['metric']['format'] == {'base': base, 'adapted': adapted}
+
+
+def test_train_prints_dropped_rows_and_resume_honours_max_steps(tmp_path):
+    "The data notes (rows dropped, and why) reach the terminal, one line each; --max-steps with --resume is never ignored."
+    from peftbench.pico import demo_recipe, task_rows
+    rows = [json.dumps(r) for r in task_rows('train')[:40]] + [json.dumps({'prompt': 'Q: ?\nA:', 'completion': ''})]
+    (tmp_path / 'rows.jsonl').write_text('\n'.join(rows) + '\n')
+    r = demo_recipe(tmp_path / 'unused', 2)
+    r.data.source, r.training.logging_steps = str(tmp_path / 'rows.jsonl'), 1
+    r.save(tmp_path / 'r.yaml')
+    p = cli('train', 'r.yaml', '--out', 'run', cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    notes = [l for l in p.stderr.splitlines() if l.startswith('peftbench: note:')]
+    assert len(notes) == 1 and '1 of 41 rows dropped' in notes[0] and "'completion' is empty" in notes[0], p.stderr[-2000:]
+    p = cli('train', '--resume', '--out', 'run', '--max-steps', '3', cwd=tmp_path)
+    log = [json.loads(l) for l in (tmp_path / 'run' / 'log.jsonl').read_text().splitlines() if l.strip()]
+    if p.returncode == 0: assert log[-1]['status'] == 'finished' and log[-1]['step'] == 3, log[-1]  # extended as asked
+    else: assert 'max' in p.stderr and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) <= 3, p.stderr[-2000:]  # or refused
