@@ -148,6 +148,10 @@ YAML_FIELDS = [  # (id, file text, what the message must name)
     ('section-list', 'training: [1, 2]\n', 'training'),
     ('qlora-needs-4bit', 'adapter:\n  method: qlora\n', 'quantization.mode'),
     ('fp16-on-cpu', 'training:\n  precision: fp16\n', 'training.precision'),
+    ('section-twice', 'model:\n  name: pico\nmodel:\n  name: other\n', 'model'),
+    ('key-twice', 'adapter:\n  r: 8\n  r: 16\n', "'r'"),
+    ('yaml-python-tag', 'model: !!python/object:os.system {}\n', 'r.yaml'),
+    ('revision-date', 'model:\n  revision: 2024-01-01\n', 'model.revision'),
 ]
 YAML_FIELDS += [(f'{s}.{k}={y}', _yaml(s, k, y), f'{s}.{k}') for s, k in FLAGS for y, _ in NOT_BOOLS]
 
@@ -175,6 +179,7 @@ FILES = [  # (id, file name, content as bytes, or None for a folder, or False fo
     ('json-broken', 'r.json', b'{"model": {"name": "pico",}}'),
     ('json-list', 'r.json', b'[1, 2, 3]'),
     ('json-null', 'r.json', b'null'),
+    ('json-key-twice', 'r.json', b'{"training": {"lr": 0.001, "lr": 0.1}}'),
     ('folder', 'r.yaml', None),
     ('missing', 'r.yaml', False),
 ]
@@ -267,7 +272,7 @@ def test_api(tmp_path, call, needle):
 
 
 # ---------------------------------------------------------------- 4. command lines
-GOOD = 'model:\n  name: pico\n'
+GOOD = 'model:\n  name: pico\ntraining:\n  output_dir: FIN\n'  # a bad input ignored by mistake meets the finished run, never trains
 CLI = [  # (id, argv with FIN for the finished run folder, needle)
     ('max-steps-zero', ['train', 'r.yaml', '--out', 'FIN', '--max-steps', '0'], '--max-steps'),
     ('max-steps-negative', ['train', 'r.yaml', '--out', 'FIN', '--max-steps', '-5'], '--max-steps'),
@@ -282,6 +287,8 @@ CLI = [  # (id, argv with FIN for the finished run folder, needle)
     ('train-no-recipe', ['train', '--out', 'FIN'], 'recipe'),
     ('train-finished', ['train', 'r.yaml', '--out', 'FIN'], 'finished'),
     ('train-missing-recipe', ['train', 'missing.yaml', '--out', 'FIN'], 'missing.yaml'),
+    ('train-empty-out', ['train', 'r.yaml', '--out', ''], '--out'),
+    ('train-out-is-a-file', ['train', 'r.yaml', '--out', 'FIN/log.jsonl'], 'log.jsonl'),
     ('train-unknown-option', ['train', 'r.yaml', '--out', 'FIN', '--steps', '5'], '--steps'),
     ('estimate-seq-zero', ['estimate', 'pico', '--seq', '0'], '--seq'),
     ('estimate-seq-negative', ['estimate', 'pico', '--seq', '-8'], '--seq'),
@@ -293,6 +300,11 @@ CLI = [  # (id, argv with FIN for the finished run folder, needle)
     ('estimate-targets-typo', ['estimate', 'pico', '--targets', 'q_proj,v_prj'], 'v_prj'),
     ('estimate-targets-commas', ['estimate', 'pico', '--targets', ','], '--targets'),
     ('estimate-unknown-gpu', ['estimate', 'pico', '--gpu', 'GTX 9999'], 'GTX 9999'),
+    ('estimate-empty-gpu', ['estimate', 'pico', '--gpu', ''], '--gpu'),
+    ('estimate-empty-model', ['estimate', ''], 'model'),
+    ('estimate-r-for-prefix', ['estimate', 'pico', '--method', 'prefix_tuning', '--r', '8'], '--r'),
+    ('estimate-alpha-for-ia3', ['estimate', 'pico', '--method', 'ia3', '--alpha', '8'], '--alpha'),
+    ('estimate-targets-for-full', ['estimate', 'pico', '--method', 'full', '--targets', 'q_proj'], '--targets'),
     ('estimate-quant-choice', ['estimate', 'pico', '--quant', '16bit'], '--quant'),
     ('estimate-method-typo', ['estimate', 'pico', '--method', 'lorra'], 'lora'),
     ('estimate-optimizer', ['estimate', 'pico', '--optim', 'adam'], 'training.optimizer'),
@@ -314,10 +326,10 @@ CLI = [  # (id, argv with FIN for the finished run folder, needle)
 @pytest.mark.parametrize('argv, needle', [c[1:] for c in CLI], ids=[c[0] for c in CLI])
 def test_command_line(work, finished, argv, needle):
     before = snapshot(finished)
-    (work / 'r.yaml').write_text(GOOD)
+    (work / 'r.yaml').write_text(GOOD.replace('FIN', str(finished)))
     (work / 'bad.yaml').write_text('model:\n  trust_remote_code: "false"\n')
     (work / 'empty').mkdir()
-    rc, msg = run_main([finished if a == 'FIN' else a for a in argv])
+    rc, msg = run_main([a.replace('FIN', str(finished), 1) if a.startswith('FIN') else a for a in argv])
     assert rc != 0, msg
     check_message(msg, needle)
     assert snapshot(finished) == before
@@ -328,9 +340,9 @@ PROCS = [
     ('quoted-false', 'model:\n  trust_remote_code: "false"\n', ['train', 'r.yaml', '--out', 'FIN'], 'model.trust_remote_code'),
     ('empty-file', '', ['train', 'r.yaml', '--out', 'FIN'], 'r.yaml'),
     ('modules-to-save-int', 'adapter:\n  modules_to_save: 5\n', ['train', 'r.yaml', '--out', 'FIN'], 'adapter.modules_to_save'),
-    ('max-steps-zero', GOOD, ['train', 'r.yaml', '--out', 'FIN', '--max-steps', '0'], '--max-steps'),
-    ('resume-no-out', GOOD, ['train', '--resume'], '--out'),
-    ('seq-zero', GOOD, ['estimate', 'pico', '--seq', '0'], '--seq'),
+    ('max-steps-zero', 'model:\n  name: pico\n', ['train', 'r.yaml', '--out', 'FIN', '--max-steps', '0'], '--max-steps'),
+    ('resume-no-out', '', ['train', '--resume'], '--out'),
+    ('seq-zero', '', ['estimate', 'pico', '--seq', '0'], '--seq'),
 ]
 
 
@@ -338,7 +350,7 @@ PROCS = [
 def test_subprocess(work, finished, text, argv, needle):
     before = snapshot(finished)
     (work / 'r.yaml').write_text(text)
-    rc, msg = run_exe([finished if a == 'FIN' else a for a in argv], work)
+    rc, msg = run_exe([a.replace('FIN', str(finished), 1) if a.startswith('FIN') else a for a in argv], work)
     assert rc != 0, msg
     check_message(msg, needle)
     assert snapshot(finished) == before
