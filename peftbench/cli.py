@@ -267,9 +267,9 @@ def main(argv=None):
         return 130
     except Exception as ex:
         if debug: raise
-        bad = any(c.__name__ in _BAD_INPUT for c in type(ex).__mro__) or isinstance(ex, (ValueError, OSError))
+        bad, line, kind = any(c.__name__ in _BAD_INPUT for c in type(ex).__mro__) or isinstance(ex, (ValueError, OSError)), _line(ex), type(ex).__name__
         if isinstance(ex, RecipeError) and len(ex.problems) > 1: msg = 'the recipe has problems:\n' + '\n'.join(f'- {_line(q)}' for q in ex.problems)
-        elif bad or type(ex).__name__ == 'RunError': msg = _line(ex)
-        else: msg = f"{_line(ex) if not str(ex).strip() else f'{type(ex).__name__}: {_line(ex)}'} (run again with --debug for the traceback)"
+        elif bad or kind == 'RunError': msg = line
+        else: msg = f"{line if line == kind else f'{kind}: {line}'} (run again with --debug for the traceback)"  # not foreseen: say what it is
         print(f'peftbench: error: {msg}', file=sys.stderr)
         return 2 if bad else 1
