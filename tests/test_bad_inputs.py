@@ -335,6 +335,59 @@ def test_command_line(work, finished, argv, needle):
     assert snapshot(finished) == before
 
 
+# ---------------------------------------------------------------- 4b. runs in folders: --overwrite with a bad recipe, resume of an edited run
+OVERWRITE = [  # a bad recipe with --overwrite must fail before anything in the folder is deleted
+    ('quoted-false', 'model:\n  trust_remote_code: "false"\n', 'model.trust_remote_code'),
+    ('lr-word', 'training:\n  lr: fast\n', 'training.lr'),
+    ('saved-int', 'adapter:\n  modules_to_save: 5\n', 'adapter.modules_to_save'),
+    ('empty-file', '', 'r.yaml'),
+    ('key-twice', 'training:\n  seed: 1\n  seed: 2\n', "'seed'"),
+]
+
+
+@pytest.mark.parametrize('text, needle', [c[1:] for c in OVERWRITE], ids=[c[0] for c in OVERWRITE])
+def test_overwrite_with_bad_recipe(work, finished, text, needle):
+    before = snapshot(finished)
+    (work / 'r.yaml').write_text(text)
+    rc, msg = run_main(['train', 'r.yaml', '--out', finished, '--overwrite'])
+    assert rc != 0, msg
+    check_message(msg, needle)
+    assert snapshot(finished) == before
+
+
+def _edit(f: Path):
+    (f / 'recipe.yaml').write_text((f / 'recipe.yaml').read_text().replace('seed: 0', 'seed: many'))
+
+RESUMED = [  # (id, change made to a copy of the finished run, argv after --out COPY, needle)
+    ('recipe-edited-badly', _edit, [], 'training.seed'),
+    ('recipe-deleted', lambda f: (f / 'recipe.yaml').unlink(), [], 'recipe.yaml'),
+    ('recipe-emptied', lambda f: (f / 'recipe.yaml').write_text(''), [], 'recipe.yaml'),
+    ('finished-no-max-steps', lambda f: None, [], 'finished'),
+    ('finished-max-steps-not-beyond', lambda f: None, ['--max-steps', '2'], 'max_steps'),
+]
+
+
+@pytest.mark.parametrize('change, extra, needle', [c[1:] for c in RESUMED], ids=[c[0] for c in RESUMED])
+def test_resume(work, finished, change, extra, needle):
+    copy = work / 'copy'
+    shutil.copytree(finished, copy)
+    change(copy)
+    before = snapshot(copy)
+    rc, msg = run_main(['train', '--resume', '--out', copy, *extra])
+    assert rc != 0, msg
+    check_message(msg, needle)
+    assert snapshot(copy) == before
+
+
+def test_demo_into_finished_run(work, finished):
+    "The demo refuses a folder with a finished run before it prints its plan (one line, not a page ending in an error)."
+    before = snapshot(finished)
+    rc, msg = run_main(['demo', '--out', finished, '--steps', '3'])
+    assert rc != 0, msg
+    check_message(msg, 'finished')
+    assert snapshot(finished) == before
+
+
 # ---------------------------------------------------------------- 5. a few as users run them: the real command in a subprocess
 PROCS = [
     ('quoted-false', 'model:\n  trust_remote_code: "false"\n', ['train', 'r.yaml', '--out', 'FIN'], 'model.trust_remote_code'),
@@ -357,5 +410,5 @@ def test_subprocess(work, finished, text, argv, needle):
 
 
 def test_corpus_size():
-    n = len(YAML_FIELDS) + len(FILES) + len(DICTS) + len(ASSIGNED) + len(API) + len(CLI) + len(PROCS)
+    n = len(YAML_FIELDS) + len(FILES) + len(DICTS) + len(ASSIGNED) + len(API) + len(CLI) + len(OVERWRITE) + len(RESUMED) + 1 + len(PROCS)
     assert n >= 150 and len(FLAGS) >= 9, (n, FLAGS)
