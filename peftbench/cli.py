@@ -82,11 +82,11 @@ def demo(out=None, steps=300, overwrite=False, n_compare=100, show=4, file=None)
     out = Path(out or f"runs/pico-demo-{time.strftime('%Y%m%d-%H%M%S')}")
     r, hw = demo_recipe(out, steps), Hardware()
     a, t = r.adapter, r.training
+    run = Run(r, hw, overwrite=overwrite).prepare()  # first: a folder holding another run is refused before anything is printed
     say(f'peftbench demo: LoRA on the embedded pico model, offline, on the {"GPU" if hw.cuda else "CPU"}\n')
     say(f'1/5 choose    {r.model.name} · {a.method} r={a.r} alpha={a.alpha:g} on {a.target_modules} · {t.max_steps} steps × batch {t.batch_size} · lr {t.lr:g}')
     say('2/5 estimate  GPU memory this recipe needs for training (on a T4):')
     say('  ' + str(estimate(r, 'T4')).replace('\n', '\n  '))
-    run = Run(r, hw, overwrite=overwrite).prepare()
     say('3/5 load      ' + str(param_report(run.model)).replace('\n', '\n              '))
     say(f'4/5 train     {len(run.data["train"]):,} examples of the JSON task')
     run.subscribe(Progress(sys.stderr))
