@@ -250,6 +250,9 @@ def _api_cases():
     yield 'load-base-quoted-false', lambda p: load.load_base(_quoted_false(), CPU), 'model.trust_remote_code'
     yield 'load-tokenizer-quoted-false', lambda p: load.load_tokenizer(_quoted_false()), 'model.trust_remote_code'
     yield 'load-quoted-false', lambda p: load.load(_quoted_false(), CPU), 'model.trust_remote_code'
+    from peftbench import data
+    yield 'data-tokenizer-quoted-false', lambda p: data.tokenizer_for(_quoted_false()), 'model.trust_remote_code'
+    yield 'load-data-quoted-false', lambda p: data.load_data(_quoted_false()), 'model.trust_remote_code'
     yield 'run-quoted-false', lambda p: train.Run(_quoted_false(), CPU).prepare(), 'model.trust_remote_code'
     yield 'export-quoted-false', lambda p: export.export(_quoted_false(), p / 'train.py'), 'model.trust_remote_code'
     yield 'estimate-string-r', lambda p: memory.estimate(Recipe.from_dict({'adapter': {'r': 'eight'}})), 'adapter.r'
