@@ -12,9 +12,10 @@ from .recipe import Recipe, Hardware, LORA_FAMILY, PROMPT_METHODS
 from .catalog import Arch, GPU, GPUS, arch, find_gpu, resolve_model, MiB, GiB
 
 # %% auto #0
-__all__ = ['BYTES', 'Q4_BYTES', 'Q4_DQ_BYTES', 'ALLOC_FACTOR', 'WORKSPACE', 'KBIT_UPCAST', 'TIGHT', 'LOGIT_TILE', 'KNOWN_TYPES',
-           'fmt_bytes', 'MemoryEstimate', 'targeted_linears', 'unmodelled', 'estimate', 'changes', 'suggestions',
-           'estimate_generation', 'Tracker', 'trace', 'count_params', 'Fit', 'fit']
+__all__ = ['BYTES', 'Q4_BYTES', 'Q4_DQ_BYTES', 'ALLOC_FACTOR', 'WORKSPACE', 'KBIT_UPCAST', 'TIGHT', 'LOGIT_TILE', 'REAL_RUN',
+           'GPU_MODELLED', 'KNOWN_TYPES', 'fmt_bytes', 'MemoryEstimate', 'targeted_linears', 'alloc_setting',
+           'cuda_alloc_conf', 'unmodelled', 'attn_used', 'estimate', 'changes', 'suggestions', 'estimate_generation',
+           'Tracker', 'trace', 'count_params', 'Fit', 'fit']
 
 # %% ../nbs/02_memory.ipynb #0eb530f4
 BYTES = {'float32': 4, 'bfloat16': 2, 'float16': 2}
@@ -24,6 +25,11 @@ WORKSPACE = 64*MiB  # cuBLAS / cuBLASLt workspaces and small buffers, through th
 KBIT_UPCAST = True  # k-bit preparation casts the non-quantized weights (embeddings, norms, lm_head) to fp32
 TIGHT = 0.9  # above this share of the GPU's memory the verdict is 'tight'
 LOGIT_TILE = (4096, 32768)  # TRL's fused LM head projects tokens x vocabulary in tiles of this size, never the full logits
+REAL_RUN = {'default': 1.12, 'expandable_segments': 1.05}  # from GPU runs: reserved / peak allocated after 150 steps of variable-length batches
+GPU_MODELLED = {  # the terms whose formulas come from measurements on a GPU (the CPU's bitsandbytes kernels take other paths)
+    'int8': "LLM.int8 keeps each 8-bit linear's input for its backward outside autograd's saved tensors (checkpointing cannot drop it)",
+    'kbit': "k-bit linears return their input's dtype: the gated MLP's saved tensors are fp32 after k-bit preparation",
+    'real_run': "a long run's reserved memory: fragmentation of the caching allocator by batches of changing shapes"}
 
 # %% ../nbs/02_memory.ipynb #75cd0af7
 def fmt_bytes(n) -> str:
@@ -44,6 +50,14 @@ class MemoryEstimate:
     trainable_params: int = 0
     notes: list = field(default_factory=list)
     rough: list = field(default_factory=list)  # the parts the analytic formulas do not model: the result is a rough estimate
+    real_run: dict = field(default_factory=dict)  # reserved bytes after a long run of variable-length batches, per allocator setting
+    allocator: str = 'expandable_segments'  # the allocator setting a run will use (`alloc_setting()`)
+    from_gpu: dict = field(default_factory=dict)  # term -> why its formula was set from GPU measurements
+
+    @property
+    def real_run_bytes(self):
+        "What the GPU shows at the end of a real run (reserved after many variable-length batches, plus the CUDA context)."
+        return int(self.real_run.get(self.allocator, self.peak_reserved_bytes) + self.terms.get('cuda_context', 0))
 
     @property
     def capacity(self): return self.gpu.memory_bytes if self.gpu else None
@@ -62,12 +76,14 @@ class MemoryEstimate:
 def _table(self) -> str:
     "A plain-text table: one line per term, the peak, and the verdict against the GPU."
     lines = [('ROUGH ESTIMATE: ' if self.rough else '') + self.title + (f' (peak: {self.phase})' if self.phase else '')]
-    lines += [f'  {k:<14}{fmt_bytes(v):>12}' for k, v in self.terms.items()]
-    lines += [f'  {"-"*26}', f'  {"allocated":<14}{fmt_bytes(self.peak_allocated_bytes):>12}',
-              f'  {"reserved":<14}{fmt_bytes(self.peak_reserved_bytes):>12}', f'  {"total":<14}{fmt_bytes(self.total_bytes):>12}']
+    lines += [f'  {k:<14}{fmt_bytes(v):>12}' + ('  *' if k in self.from_gpu else '') for k, v in self.terms.items()]
+    lines += [f'  {"-"*26}', f'  {"allocated":<14}{fmt_bytes(self.peak_allocated_bytes):>12}  3-step peak',
+              f'  {"reserved":<14}{fmt_bytes(self.peak_reserved_bytes):>12}  3-step peak', f'  {"total":<14}{fmt_bytes(self.total_bytes):>12}  3-step peak']
+    if self.real_run: lines.append(f'  {"real run":<14}{fmt_bytes(self.real_run_bytes):>12}  reserved + context after many variable-length batches ({self.allocator})')
     if self.capacity: lines.append(f'  {self.gpu.name} {fmt_bytes(self.capacity)}: {self.verdict} ({self.total_bytes/self.capacity:.0%} used)')
     else: lines.append('  no GPU given: capacity unknown')
     lines += [f'  note: {n}' for n in self.notes]
+    lines += [f'  * modelled from GPU measurements: {v}' for v in dict.fromkeys(self.from_gpu.values())]
     return '\n'.join(lines)
 
 MemoryEstimate.table = _table
@@ -154,11 +170,11 @@ def _step_temp(opt: str, tensors: list, cuda: bool) -> float:
     return 0.0
 
 # %% ../nbs/02_memory.ipynb #f4b0ef49
-def _layer_act(r: Recipe, a: Arch, targets: dict, w: int, c: int, s: int, padded: bool, amp: bool, hs: int) -> tuple[float, float, float]:
+def _layer_act(r: Recipe, a: Arch, targets: dict, w: int, c: int, s: int, padded: bool, amp: bool, hs: int, attn: str = 'sdpa') -> tuple[float, float, float]:
     "Bytes saved by one decoder layer for the backward pass: (per token, per layer), and autocast's weight copies among them."
     h, i, q, kv, nh, m = a.hidden_size, a.intermediate_size, a.q_dim, a.kv_dim, a.num_heads, r.adapter.method
-    x = 4*a.norms_per_layer*h + c*(2*q + 2*kv) + 3*c*i + (4*(q + kv) if a.qk_norm else 0)
-    attn = r.model.attn_implementation
+    mlp = hs if r.quantization.mode != 'none' else c  # k-bit linears return their input's dtype (fp32 after k-bit preparation)
+    x = 4*a.norms_per_layer*h + c*(2*q + 2*kv) + 3*mlp*i + (4*(q + kv) if a.qk_norm else 0)
     if attn == 'eager': x += nh*s*(4 + (c if c < 4 else 0)) + 2*c*(q - kv)
     else:
         x += 4*nh
@@ -172,7 +188,7 @@ def _layer_act(r: Recipe, a: Arch, targets: dict, w: int, c: int, s: int, padded
     shared, per_layer, cast = set(), 0.0, 0.0
     w = w if r.quantization.mode == 'none' else 0
     for n, (di, do) in targets.items():
-        if m in ('ia3',): x += c*(di if n == 'down_proj' else do); continue
+        if m in ('ia3',): x += ab*di if n == 'down_proj' else c*do; continue  # the input cast to the adapter's dtype / the base output, kept by the scaling
         xd = c if n in ('o_proj', 'down_proj') and amp else hs  # the dtype of the linear's input
         if drop > 0: x += ac*di + di  # the dropout output, cast for the adapter's matmul, and a 1-byte mask
         elif ab != xd or ac != xd: x += ac*di  # each target casts its input: its own copy
@@ -187,10 +203,18 @@ def _layer_act(r: Recipe, a: Arch, targets: dict, w: int, c: int, s: int, padded
     x += sum(c*di for o, g, di in shared if not o)  # inputs shared by targets when no cast is needed (o_proj's is SDPA's output)
     return x, per_layer + cast, cast
 #| export
-def _delta_weights(r: Recipe, a: Arch, targets: dict) -> float:
-    "LoHa / LoKr build each targeted layer's full delta weight in fp32 and keep it for the backward pass."
-    k = {'loha': 3, 'lokr': 1}.get(r.adapter.method, 0)
-    return k * 4 * a.num_layers * sum(i*o for i, o in targets.values())
+def _delta_weights(r: Recipe, a: Arch, targets: dict, c: int = 4, amp: bool = False) -> float:
+    "LoHa / LoKr build each targeted layer's full delta weight and keep it for the backward pass (LoKr: autocast's copy in `c` bytes)."
+    if r.adapter.method == 'loha': return 3 * 4 * a.num_layers * sum(i*o for i, o in targets.values())
+    if r.adapter.method != 'lokr': return 0.0
+    layers = 1 if r.training.gradient_checkpointing else a.num_layers  # checkpointing drops what a layer saved
+    return (c if amp else 4) * layers * sum(i*o for i, o in targets.values())
+
+#| export
+def _int8_inputs(a: Arch, c: int, hs: int) -> float:
+    "Bytes per token and layer that LLM.int8 linears keep for their backward in `ctx.tensors` (outside autograd's hooks): each distinct input."
+    ins = {'qkv': hs*a.hidden_size, 'o': c*a.q_dim, 'mlp': hs*a.hidden_size, 'down': hs*a.intermediate_size}
+    return sum(ins.values())
 
 # %% ../nbs/02_memory.ipynb #4cddf7cf
 def _head(a: Arch, c: int, w_head: int, hs: int, T: int, full: bool) -> tuple[float, float]:
@@ -224,6 +248,36 @@ def _finish(terms: dict, phase: str, phases: dict, g, title, trainable=0, notes=
     return MemoryEstimate(terms, int(alloc), int(reserved), int(reserved + ctx), g, phase, {k: int(v) for k, v in phases.items()},
                           title, int(trainable), list(notes))
 
+#| export
+def _real_run(alloc: float, g) -> dict:
+    "Reserved bytes after many steps of changing batch shapes, per allocator setting (on a CPU: the peak itself)."
+    return {k: int(alloc * (f if (g is None or g.cuda) else 1.0)) for k, f in REAL_RUN.items()}
+
+#| export
+def alloc_setting(environ=None) -> str:
+    "The caching allocator's setting for runs: 'expandable_segments' (peftbench's default where torch has it) or 'default'."
+    import os
+    v = (os.environ if environ is None else environ).get('PYTORCH_CUDA_ALLOC_CONF')
+    if v is None: return 'expandable_segments' if _has_expandable() else 'default'
+    return 'expandable_segments' if 'expandable_segments:true' in v.replace(' ', '').lower() else 'default'
+
+def _has_expandable() -> bool:
+    "torch 2.1 and later have expandable segments in the CUDA caching allocator."
+    import importlib.metadata as md
+    try: major, minor = (int(x) for x in md.version('torch').split('.')[:2])
+    except Exception: return False
+    return (major, minor) >= (2, 1)
+
+def cuda_alloc_conf(environ=None) -> str | None:
+    "Set `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` for this process unless it is set or torch lacks it; call before CUDA starts. Returns the setting."
+    import os, sys
+    env = os.environ if environ is None else environ
+    if 'PYTORCH_CUDA_ALLOC_CONF' in env or not _has_expandable(): return env.get('PYTORCH_CUDA_ALLOC_CONF')
+    torch = sys.modules.get('torch')
+    if torch is not None and environ is None and torch.cuda.is_initialized(): return None  # too late: the allocator is configured
+    env['PYTORCH_CUDA_ALLOC_CONF'] = 'expandable_segments:True'
+    return env['PYTORCH_CUDA_ALLOC_CONF']
+
 # %% ../nbs/02_memory.ipynb #7392132d
 KNOWN_TYPES = ('llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'gemma3_text', 'phi3', 'olmo2')  # Llama-style decoders
 
@@ -234,6 +288,22 @@ def unmodelled(r: Recipe, a: Arch) -> list[str]:
     if r.training.liger_kernel: out.append("training.liger_kernel: Liger's fused kernels save fewer activations than counted here (an upper bound)")
     if r.training.torch_compile: out.append('training.torch_compile: a compiled step may save different tensors than eager PyTorch')
     return out
+
+#| export
+def attn_used(r: Recipe, a: Arch | None = None) -> str:
+    "The attention implementation a run will use: the recipe's, or for 'auto' what transformers picks for the architecture (sdpa where supported, else eager)."
+    m = r.model.attn_implementation
+    if m != 'auto': return m
+    return 'sdpa' if _supports_sdpa((a or arch(r.model.name)).model_type) else 'eager'
+
+from functools import lru_cache
+@lru_cache(maxsize=None)
+def _supports_sdpa(model_type: str) -> bool:
+    try:
+        import transformers
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        return bool(getattr(getattr(transformers, MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]), '_supports_sdpa', True))
+    except Exception: return model_type not in ('gemma2',)
 
 #| export
 def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
@@ -251,19 +321,25 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
     adapter = 0.0 if full else grads + frozen_adapter  # adapter weights share the gradients' shapes and dtype
     s = d.max_length + (ad.num_virtual_tokens if ad.method == 'prompt_tuning' else 0)
     T = t.batch_size * s
-    padded = (t.batch_size > 1 and not d.packing) or ad.method == 'prefix_tuning'
+    attn = attn_used(r, a)
+    row = T if d.packing else s  # padding-free packing: the batch is one row of T tokens, its sequences told apart by position ids
+    padded = (t.batch_size > 1 and not d.packing) or ad.method == 'prefix_tuning' or (d.packing and attn != 'flash_attention_2')  # a mask
     amp = c < 4 and r.resolved_precision(hw) != 'fp32'  # the Trainer autocasts to the compute dtype
     hs = 4 if r.quantization.mode != 'none' and KBIT_UPCAST else w  # the residual stream's dtype (fp32 after k-bit preparation)
-    per_tok, per_layer, cast = _layer_act(r, a, targets, w, c, s, padded, amp, hs)
+    per_tok, per_layer, cast = _layer_act(r, a, targets, w, c, row, padded, amp, hs, attn)
+    int8 = _int8_inputs(a, c, hs) * T if r.quantization.mode == '8bit' else 0.0
     layer = per_tok * T + per_layer
-    head = T * (4*a.hidden_size + (2*c*a.hidden_size if full else 0)) + (t.batch_size*s*s if padded else 0)
-    ckpt = a.num_layers * hs * a.hidden_size * T if t.gradient_checkpointing else a.num_layers * layer
-    acts = ckpt + head + _delta_weights(r, a, targets)
+    head = T * (4*a.hidden_size + (2*c*a.hidden_size if full else 0)) + (T*row if padded else 0)
+    ckpt = a.num_layers * (hs * a.hidden_size * T if t.gradient_checkpointing else layer) + a.num_layers * int8
+    acts = ckpt + head + _delta_weights(r, a, targets, c, amp)
     V = a.vocab_size
     big = max(i*o for i, o in a.linears.values())
     transient = WORKSPACE + T*8*3  # workspaces, input ids / labels / positions
-    if r.quantization.mode != 'none' or w != c: transient += big * c  # the current layer's weight, dequantised or cast
-    if ad.method == 'dora': transient += big * (4 + c)  # DoRA's weight norm of W + BA
+    if r.quantization.mode == '8bit': transient += big * hs  # the backward's dequantised int8 weight, in its input's dtype
+    elif r.quantization.mode != 'none' or w != c: transient += big * c  # the current layer's weight, dequantised or cast
+    if ad.method == 'lokr': transient += 4 * big  # the fp32 Kronecker product before autocast's copy
+    if ad.method == 'dora':  # DoRA's weight norm of W + BA, which it computes as B(A(I)) with an identity of d_in x d_in in the adapter's dtype
+        transient += big * (4 + c) + (2 if r.quantization.mode != 'none' else 4) * max(i for i, o in targets.values())**2
     cache = a.num_layers * cast if t.gradient_checkpointing else 0.0  # autocast's weight copies, cached through the forward
     g_acc = grads if t.grad_accum > 1 else 0.0
     g_head = V*a.hidden_size*w if full and not a.tie_word_embeddings else 0.0
@@ -272,7 +348,7 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
     bwd_tmp = T * (8*a.hidden_size + 2*c*a.intermediate_size)  # gradients of the hidden states and the MLP
     if t.gradient_checkpointing and down:  # the recomputed down_proj input, its adapter's input gradient (and dropout output) in the adapter's dtype
         bwd_tmp += T * a.intermediate_size * (ab*(2 if ad.dropout > 0 else 1) - c)
-    recompute = layer if t.gradient_checkpointing else 0.0
+    recompute = layer + int8 if t.gradient_checkpointing else 0.0
     base = dict(weights=weights, adapter=adapter, optimizer=opt)
     head_fwd, head_bwd = _head(a, c, 4 if (r.quantization.mode != 'none' and KBIT_UPCAST) else w, hs, T, full)
     fwd = base | dict(gradients=g_acc, activations=acts, logits=head_fwd, buffers=transient + cache)
@@ -286,14 +362,19 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
     order = ('weights', 'adapter', 'gradients', 'optimizer', 'activations', 'logits', 'buffers')
     notes = []
     if t.optimizer.startswith('paged'): notes.append('paged optimizer states are managed memory; the driver can evict them to host RAM')
-    if r.quantization.mode == '8bit': notes.append('LLM.int8 training may need more than estimated (outlier handling)')
+    if r.quantization.mode == '8bit': notes.append('LLM.int8 keeps each linear\'s input for its backward, also under gradient checkpointing')
+    from_gpu = {}
+    if r.quantization.mode != 'none': from_gpu['activations'] = GPU_MODELLED['8bit' == r.quantization.mode and 'int8' or 'kbit']
+    if attn != r.model.attn_implementation: notes.append(f"attention: {attn} (transformers' choice for {a.model_type})")
     title = f"{a.name or r.model.name} · {ad.method}" + (f" r={ad.r}" if ad.method not in PROMPT_METHODS + ('full', 'ia3') else '') + \
             f" · {r.quantization.mode if r.quantization.mode != 'none' else r.resolved_dtype(hw)} · batch {t.batch_size} × {s} tokens" + \
             (' · checkpointing' if t.gradient_checkpointing else '')
     rough = unmodelled(r, a)
     notes += [f'rough: {x}; trace(recipe) measures it' for x in rough]
     e = _finish({k: cands[phase][k] for k in order}, phase, phases, g, title, n_train, notes)
-    e.rough = rough
+    e.rough, e.from_gpu = rough, from_gpu
+    e.real_run = _real_run(e.peak_allocated_bytes, g)
+    e.allocator = alloc_setting()
     return e
 
 # %% ../nbs/02_memory.ipynb #fafea04f
@@ -345,7 +426,7 @@ def estimate_generation(recipe: Recipe, batch: int = 1, new_tokens: int = 256, g
     kv = 2 * a.num_layers * a.kv_dim * batch * n * c
     T = batch * p
     prefill = T * c * (2*a.hidden_size + a.q_dim + 2*a.kv_dim + 3*a.intermediate_size)
-    if r.model.attn_implementation == 'eager': prefill += batch * a.num_heads * p * p * (4 + c)
+    if attn_used(r, a) == 'eager': prefill += batch * a.num_heads * p * p * (4 + c)
     big = max(i*o for i, o in a.linears.values())
     terms = dict(weights=_weights(r, a, w), adapter=0 if r.adapter.method == 'full' else sum(_numel(s)*k*b for s, k, b in tensors) + frozen,
                  kv_cache=kv, activations=prefill, logits=batch * a.vocab_size * (c + 4 + 4),
@@ -425,7 +506,7 @@ def _fake_model(r: Recipe, cfg, w: str, c: str, fm):
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
     q, m = r.quantization, r.adapter.method
-    attn = 'sdpa' if r.model.attn_implementation == 'flash_attention_2' else r.model.attn_implementation
+    attn = 'sdpa' if attn_used(r) == 'flash_attention_2' else attn_used(r)
     with torch.device('meta'):
         model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, w), attn_implementation=attn)
     quant = {}
@@ -549,7 +630,7 @@ def trace(recipe: Recipe, gpu: GPU | str | None = None, steps: int = 2) -> Memor
         terms['optimizer'] = sum(_opt_state(t.optimizer, tuple(p.shape), p.element_size()) for p in trainable)
         notes.append(f'{t.optimizer} cannot run on fake tensors; its states are counted by the analytic formula')
     if qbytes: notes.append(f'{r.quantization.mode} weights are stand-ins counted at their quantized size')
-    if r.model.attn_implementation == 'flash_attention_2': notes.append('traced with SDPA, which saves what flash attention saves')
+    if attn_used(r, a) == 'flash_attention_2': notes.append('traced with SDPA, which saves what flash attention saves')
     peak = sum(terms.values())
     phases = {k: v for k, v in tr.phases.items() if k}
     title = f"{a.name or r.model.name} · {ad.method} · traced · batch {t.batch_size} × {d.max_length} tokens"
