@@ -273,3 +273,6 @@ def main(argv=None):
         else: msg = f"{line if line == kind else f'{kind}: {line}'} (run again with --debug for the traceback)"  # not foreseen: say what it is
         print(f'peftbench: error: {msg}', file=sys.stderr)
         return 2 if bad else 1
+
+# %% ../nbs/20_cli.ipynb #b1c0de0d
+if __name__ == '__main__': sys.exit(main())  # python -m peftbench.cli

@@ -412,6 +412,16 @@ def test_subprocess(work, finished, text, argv, needle):
     assert snapshot(finished) == before
 
 
+def test_python_m(work, finished):
+    "`python -m peftbench.cli` is the same command (it used to exit 0 without doing anything)."
+    before = snapshot(finished)
+    (work / 'r.yaml').write_text('data:\n  packing: "no"\n')
+    p = subprocess.run([sys.executable, '-m', 'peftbench.cli', 'train', 'r.yaml', '--out', str(finished)], capture_output=True, text=True, env=ENV, cwd=work, timeout=300)
+    assert p.returncode == 2, p.stdout + p.stderr
+    check_message(p.stdout + p.stderr, 'data.packing')
+    assert snapshot(finished) == before
+
+
 def test_corpus_size():
-    n = len(YAML_FIELDS) + len(FILES) + len(DICTS) + len(ASSIGNED) + len(API) + len(CLI) + len(OVERWRITE) + len(RESUMED) + 1 + len(PROCS)
+    n = len(YAML_FIELDS) + len(FILES) + len(DICTS) + len(ASSIGNED) + len(API) + len(CLI) + len(OVERWRITE) + len(RESUMED) + 2 + len(PROCS)
     assert n >= 150 and len(FLAGS) >= 9, (n, FLAGS)
