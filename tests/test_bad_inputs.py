@@ -422,6 +422,31 @@ def test_python_m(work, finished):
     assert snapshot(finished) == before
 
 
+WORKBENCH = [  # recipe files given to the Workbench's code panel: its message names the field or file, the recipe stays as it was
+    ('quoted-false', b'model:\n  trust_remote_code: "false"\n', 'model.trust_remote_code'),
+    ('key-twice', b'adapter:\n  r: 8\n  r: 9\n', "'r'"),
+    ('empty', b'', 'empty'),
+    ('list', b'- model\n', 'r.yaml'),
+    ('not-utf8', b'model:\n  name: \xff\xfe\n', 'r.yaml'),
+]
+
+
+@pytest.mark.parametrize('via', ['load', 'upload'])
+@pytest.mark.parametrize('content, needle', [c[1:] for c in WORKBENCH], ids=[c[0] for c in WORKBENCH])
+def test_workbench(work, content, needle, via):
+    import html, re
+    from peftbench.ui import State
+    from peftbench.workbench import CodePanel
+    panel = CodePanel(State(Recipe(), hw=CPU))
+    before = panel.state.recipe.to_dict()
+    if via == 'load': (work / 'r.yaml').write_bytes(content); panel.load(work / 'r.yaml')
+    else: panel._uploaded({'new': [{'name': 'r.yaml', 'content': memoryview(content)}]})
+    text = html.unescape(re.sub('<[^>]+>', '', panel.msg.value))
+    assert not text.startswith('loaded'), text
+    check_message(text, needle)
+    assert panel.state.recipe.to_dict() == before
+
+
 def test_corpus_size():
-    n = len(YAML_FIELDS) + len(FILES) + len(DICTS) + len(ASSIGNED) + len(API) + len(CLI) + len(OVERWRITE) + len(RESUMED) + 2 + len(PROCS)
+    n = len(YAML_FIELDS) + len(FILES) + len(DICTS) + len(ASSIGNED) + len(API) + len(CLI) + len(OVERWRITE) + len(RESUMED) + 2 + len(PROCS) + 2 * len(WORKBENCH)
     assert n >= 150 and len(FLAGS) >= 9, (n, FLAGS)
