@@ -276,11 +276,22 @@ def _parse(text, fmt):
     import yaml
     return yaml.load(text, Loader=_yaml_loader())
 
-def _from_text(cls, text, fmt='yaml'):
-    "A `Recipe` from YAML or JSON text."
+def _from_text(cls, text, fmt='yaml', name=None):
+    "A `Recipe` from YAML or JSON text or bytes; given the `name` of the file it came from, every message names it and an empty file is refused."
+    what = 'the recipe' if name is None else f"recipe file '{name}'"
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try: text = bytes(text).decode('utf-8')
+        except UnicodeDecodeError: raise RecipeError([f"{what} is not UTF-8 text; save it as UTF-8 YAML or JSON"]) from None
     try: d = _parse(text, fmt)
-    except Exception as e: raise RecipeError([f'the recipe is not valid {fmt.upper()}: {str(e).splitlines()[0]}']) from None
-    return cls.from_dict({} if d is None else d)
+    except Exception as e:
+        mark = getattr(e, 'problem_mark', None) or getattr(e, 'context_mark', None)  # YAML's position
+        why = getattr(e, 'problem', None) or next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
+        at = f' at line {mark.line + 1}' if mark is not None else ''
+        raise RecipeError([f"{what} is not valid {fmt.upper()}{at}: {why}"]) from None
+    if name is None: return cls.from_dict({} if d is None else d)  # text typed in code: empty is the default recipe
+    if d is None: raise RecipeError([f"{what} is empty; write at least one section, e.g. 'model:' with 'name: pico'"])
+    if not isinstance(d, dict): raise RecipeError([f"{what} must hold a mapping of sections ({', '.join(_PARTS)}), got {type(d).__name__}"])
+    return cls.from_dict(d)
 
 def _save(self, path):
     "Write the recipe to `path` (`.yaml`, `.yml` or `.json`)."
@@ -294,18 +305,9 @@ def _load(cls, path):
     p, fmt = Path(path), 'json' if Path(path).suffix == '.json' else 'yaml'
     if p.is_dir(): raise RecipeError([f"recipe file '{path}' is a folder; give the recipe's .yaml or .json file"])
     if not p.is_file(): raise RecipeError([f"recipe file '{path}' does not exist; check the path"])
-    try: text = p.read_text(encoding='utf-8')
-    except UnicodeDecodeError: raise RecipeError([f"recipe file '{path}' is not UTF-8 text; save it as UTF-8 YAML or JSON"]) from None
+    try: data = p.read_bytes()
     except OSError as e: raise RecipeError([f"recipe file '{path}' cannot be read: {e.strerror or type(e).__name__}"]) from None
-    try: d = _parse(text, fmt)
-    except Exception as e:
-        mark = getattr(e, 'problem_mark', None) or getattr(e, 'context_mark', None)  # YAML's position
-        why = getattr(e, 'problem', None) or next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
-        at = f' at line {mark.line + 1}' if mark is not None else ''
-        raise RecipeError([f"recipe file '{path}' is not valid {fmt.upper()}{at}: {why}"]) from None
-    if d is None: raise RecipeError([f"recipe file '{path}' is empty; write at least one section, e.g. 'model:' with 'name: pico'"])
-    if not isinstance(d, dict): raise RecipeError([f"recipe file '{path}' must hold a mapping of sections ({', '.join(_PARTS)}), got {type(d).__name__}"])
-    return cls.from_dict(d)
+    return cls.from_text(data, fmt, name=path)
 
 Recipe.to_yaml, Recipe.to_json, Recipe.save = _to_yaml, _to_json, _save
 Recipe.from_text, Recipe.load = classmethod(_from_text), classmethod(_load)
