@@ -15,7 +15,7 @@ from .recipe import Hardware
 
 # %% auto #0
 __all__ = ['CATALOG', 'MiB', 'GiB', 'GPUS', 'Arch', 'ModelError', 'pico_path', 'resolve_model', 'hub_reachable', 'hub_cached',
-           'HubError', 'hub_local_only', 'arch', 'GPU', 'find_gpu']
+           'HubError', 'hub_local_only', 'hub_options', 'arch', 'GPU', 'find_gpu']
 
 # %% ../nbs/01_catalog.ipynb #e04243e5
 @dataclass
@@ -213,6 +213,11 @@ def hub_local_only(repo_id: str, repo_type: str = 'model') -> bool:
     kind, local = ('data set', 'file or folder') if repo_type == 'dataset' else ('model', 'folder')
     raise HubError(f"the Hugging Face Hub cannot be reached{why} and {kind} '{repo_id}' is not in the local cache ({constants.HF_HUB_CACHE}); "
                    f"connect to the network, pass a local {local}, or set HF_HOME to a cache that holds it")
+
+def hub_options(name: str) -> dict:
+    "`from_pretrained` options for the model `name`: `local_files_only` when the Hub cannot be reached but the cache has it; a `HubError` when neither."
+    if resolve_model(name) != name or Path(name).expanduser().exists(): return {}  # pico or a folder
+    return {'local_files_only': True} if hub_local_only(name) else {}
 
 
 # %% ../nbs/01_catalog.ipynb #1ada3b6a

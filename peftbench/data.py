@@ -6,7 +6,7 @@ Docs: https://peftbench.github.io/peftbench/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #877086e3
 from __future__ import annotations
-import html, re, warnings
+import html, json, re, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +14,10 @@ from typing import Any
 from .recipe import Recipe, Hardware, TEMPLATES
 
 # %% auto #0
-__all__ = ['BUILDERS', 'SHAPE_COLUMNS', 'OPTIONAL', 'PREFERENCE', 'ROLES', 'ALIASES', 'SPLIT_WORDS', 'CHAT_TEMPLATES',
-           'DataError', 'DataWarning', 'detect_shape', 'check_columns', 'row_problem', 'clean', 'load_source', 'render',
-           'resolve_template', 'examples', 'tokenizer_for', 'load_data', 'tokenize', 'Preview', 'preview']
+__all__ = ['BUILDERS', 'SHAPE_COLUMNS', 'OPTIONAL', 'PREFERENCE', 'ROLES', 'ALIASES', 'SCAN_BYTES', 'SPLIT_WORDS',
+           'CHAT_TEMPLATES', 'DataError', 'DataWarning', 'detect_shape', 'check_columns', 'row_problem', 'clean',
+           'check_file', 'load_source', 'render', 'resolve_template', 'examples', 'tokenize', 'tokenizer_for',
+           'shapes_of', 'load_data', 'Preview', 'preview']
 
 # %% ../nbs/04_data.ipynb #26504888
 class DataError(ValueError):
@@ -90,17 +91,115 @@ def row_problem(row: dict, shape: str) -> str | None:
     return _text(row, 'prompt', False) or _text(row, 'completion')
 
 # %% ../nbs/04_data.ipynb #27025c00
-def clean(rows, shape: str) -> tuple[list[int], list[str]]:
-    "The indices of the usable `rows` of `shape`, and one sentence for each kind of problem in the others."
+def clean(rows, shape: str, where=None) -> tuple[list[int], list[str]]:
+    "The indices of the usable `rows` of `shape`, and one sentence for each kind of problem in the others (`where(i)` names row `i`)."
     good, bad = [], {}
     for i, row in enumerate(rows):
         why = row_problem(row, shape)
         if why is None: good.append(i)
         else: bad.setdefault(why, [i, 0])[1] += 1
     n = len(good) + sum(c for _, c in bad.values())
-    notes = [f"{c} of {n} rows dropped, the first at row {i}: {why}" for why, (i, c) in sorted(bad.items(), key=lambda kv: -kv[1][1])]
+    where = where or (lambda i: f'row {i}')
+    notes = [f"{c} of {n} rows dropped, the first at {where(i)}: {why}" for why, (i, c) in sorted(bad.items(), key=lambda kv: -kv[1][1])]
     if len(notes) > 5: notes = notes[:5] + [f"and {len(notes) - 5} more kinds of bad rows"]
     return good, notes
+
+# %% ../nbs/04_data.ipynb #338ba331
+@contextmanager
+def _quiet():
+    "No 🤗 datasets progress bars inside."
+    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
+    bars = is_progress_bar_enabled(); disable_progress_bar()
+    try: yield
+    finally:
+        if bars: enable_progress_bar()
+
+SCAN_BYTES = 64 * 2**20  # files up to this size are checked line by line before 🤗 datasets reads them
+
+def _kind(f: Path) -> str: return BUILDERS.get(f.suffix, '')
+
+_SHOW = {'json': 'each row is an object, e.g. {"prompt": "...", "completion": "..."}',
+         'csv': 'the first line names the columns, each further line is a row', 'text': 'each line is a row', 'parquet': ''}
+
+def _json_lines(s: str) -> list[int]:
+    "The line numbers of the items of the JSON array `s` (already known to parse)."
+    dec, i, out = json.JSONDecoder(), s.index('[') + 1, []
+    while True:
+        while i < len(s) and s[i] in ' \t\r\n,': i += 1
+        if i >= len(s) or s[i] == ']': return out
+        out.append(s.count('\n', 0, i) + 1)
+        i = dec.raw_decode(s, i)[1]
+
+def _what(v) -> str: return {list: 'a list', str: 'a string', bool: 'true/false', type(None): 'null', dict: 'an object'}.get(type(v), 'a number')
+
+def _check_json(f: Path, s: str) -> tuple[str | None, list[int]]:
+    "Why JSON (Lines) text `s` of `f` cannot be read, naming the line, or None; and each row's line."
+    each = _SHOW['json'] + (', one per line' if f.suffix == '.jsonl' else '')
+    try: json.loads(next(l for l in s.splitlines() if l.strip())); by_line = True
+    except json.JSONDecodeError: by_line = False
+    whole = None  # JSON Lines: a row per line
+    if not (by_line and f.suffix == '.jsonl'):
+        try: whole = json.loads(s)
+        except json.JSONDecodeError as e:
+            if not by_line: return f"data file '{f}' line {e.lineno} is not valid JSON ({e.msg}, column {e.colno}); {each}", []
+    if isinstance(whole, list):
+        for it, ln in zip(whole, lines := _json_lines(s)):
+            if not isinstance(it, dict): return f"data file '{f}' line {ln} holds {_what(it)} where a row (a JSON object) belongs; {each}", []
+        return (f"data file '{f}' holds an empty list, no rows" if not whole else None), lines
+    if isinstance(whole, dict): return None, [1]  # one object is one row
+    if whole is not None: return f"data file '{f}' holds {_what(whole)} where rows (JSON objects) belong; {each}", []
+    lines = []
+    for n, line in enumerate(s.splitlines(), 1):
+        if not line.strip(): continue
+        try: v = json.loads(line)
+        except json.JSONDecodeError as e: return f"data file '{f}' line {n} is not valid JSON ({e.msg}, column {e.colno}); {each}", []
+        if not isinstance(v, dict): return f"data file '{f}' line {n} holds {_what(v)} where a row (a JSON object) belongs; {each}", []
+        lines.append(n)
+    return None, lines
+
+def _check_csv(f: Path, s: str) -> tuple[str | None, list[int]]:
+    import csv, io
+    r = csv.reader(io.StringIO(s))
+    try:
+        head = next(r, None)
+        while head is not None and not any(c.strip() for c in head): head = next(r, None)
+        lines, last = [], r.line_num
+        for row in r:
+            if row:  # pandas skips blank lines
+                if len(row) > len(head):
+                    return f"data file '{f}' line {last + 1} has {len(row)} fields where the header has {len(head)}; quote fields that hold commas", []
+                lines.append(last + 1)
+            last = r.line_num
+    except csv.Error as e: return f"data file '{f}' line {r.line_num} cannot be read as CSV ({e})", []
+    if not lines: return f"data file '{f}' has a header ({', '.join(head)}) but no rows", []
+    return None, lines
+
+def _check_parquet(f: Path) -> tuple[str | None, list[int]]:
+    import pyarrow.parquet as pq
+    try: n = pq.read_metadata(f).num_rows
+    except Exception as e: return f"data file '{f}' is not a Parquet file ({str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})", []
+    return (f"data file '{f}' has no rows" if n == 0 else None), []
+
+def check_file(f, full: bool | None = None) -> tuple[str | None, list[int]]:
+    "Why data file `f` cannot be read, naming it and the line (or None), and the line of each row where known (JSON, CSV, text)."
+    f = Path(f)
+    if f.is_dir(): return f"data.source '{f}' is a folder, not a {f.suffix} file, and holds no data files; point data.source at a file or a folder of {', '.join(BUILDERS)} files", []
+    if not f.is_file(): return f"data file '{f}' does not exist; check data.source", []
+    kind, size = _kind(f), f.stat().st_size
+    if size == 0: return f"data file '{f}' is empty; it needs rows ({_SHOW.get(kind) or 'see the shapes above'})", []
+    if kind == 'parquet': return _check_parquet(f)
+    full = size <= SCAN_BYTES if full is None else full
+    with open(f, 'rb') as fh: b = fh.read() if full else fh.read(1 << 16)
+    line = lambda at: b.count(b'\n', 0, at) + 1
+    if b'\0' in b: return f"data file '{f}' is not text: it holds binary bytes (line {line(b.index(0))}); a {f.suffix} file must be UTF-8 text", []
+    try: s = b.decode('utf-8-sig') if full else None
+    except UnicodeDecodeError as e: return f"data file '{f}' line {line(e.start)} is not UTF-8 text (byte 0x{b[e.start]:02x}); save the file as UTF-8", []
+    if s is None: return None, []
+    if not s.strip(): return f"data file '{f}' holds only blank lines; it needs rows ({_SHOW.get(kind)})", []
+    if kind == 'json': return _check_json(f, s)
+    if kind == 'csv': return _check_csv(f, s)
+    return None, list(range(1, s.count('\n') + (not s.endswith('\n')) + 1))
+
 
 # %% ../nbs/04_data.ipynb #f33b01d1
 SPLIT_WORDS = {'train': 'train', 'training': 'train', 'test': 'test', 'testing': 'test', 'validation': 'validation',
@@ -123,8 +222,10 @@ def _take(rows, sl: str):
 
 def _file_splits(p: Path) -> dict:
     "The data files under `p` by the split their names say; all are `train` when none says one."
-    files = sorted(f for f in p.iterdir() if f.suffix in BUILDERS) if p.is_dir() else [p]
-    if not files: raise DataError(f"folder '{p}' holds no data files; expected {', '.join(BUILDERS)}")
+    files = sorted(f for f in p.iterdir() if f.suffix in BUILDERS and f.is_file()) if p.is_dir() else [p]
+    if not files:
+        if p.suffix in BUILDERS: raise DataError(check_file(p)[0])  # a folder named like a file
+        raise DataError(f"folder '{p}' holds no data files; expected {', '.join(BUILDERS)}")
     if BUILDERS.get(files[0].suffix) is None: raise DataError(f"cannot read '{files[0]}': unknown file type; use one of {', '.join(BUILDERS)}")
     kinds = {BUILDERS[f.suffix] for f in files}
     if len(kinds) > 1: raise DataError(f"folder '{p}' mixes file types {sorted(kinds)}; keep one type per folder")
@@ -132,14 +233,35 @@ def _file_splits(p: Path) -> dict:
     for f in files: out.setdefault(SPLIT_WORDS.get(re.split(r'[-_.\s]', f.stem.lower())[0], 'train') if p.is_dir() else 'train', []).append(f)
     return out
 
+def _why(e: BaseException) -> str:
+    "The first line of the innermost message of `e` (🤗 datasets wraps the reader's error in a generic one)."
+    while e.__cause__ is not None or e.__context__ is not None and 'error occurred while generating' in str(e):
+        e = e.__cause__ or e.__context__
+    m = str(e).strip()
+    return m.splitlines()[0][:200] if m else type(e).__name__
+
 def _load_files(p: Path, split: str):
+    "The rows of `split` of the file or folder `p`, and where each row is (`where(i)`: 'line 3 of ...')."
     from datasets import load_dataset
     name, sl = _split_spec(split)
     splits = _file_splits(p)
     if name not in splits: raise DataError(f"'{p}' has no {name!r} split; it has {', '.join(map(repr, splits))} (a file's name says its split, e.g. test.jsonl)")
-    files = splits[name]
-    try: return load_dataset(BUILDERS[files[0].suffix], data_files={name: [str(f) for f in files]}, split=name + sl)
-    except Exception as e: raise DataError(f"cannot read '{p}': {str(e).splitlines()[0][:200]}") from None
+    files, locs = splits[name], []
+    for f in files:
+        why, lines = check_file(f)
+        if why: raise DataError(why)
+        locs += [(f, n) for n in lines]
+    try:
+        with _quiet(): ds = load_dataset(BUILDERS[files[0].suffix], data_files={name: [str(f) for f in files]}, split=name)
+    except Exception as e:
+        for f in files:
+            why = check_file(f, full=True)[0]
+            if why: raise DataError(why) from None
+        raise DataError(f"cannot read '{p}': {_why(e)}") from None
+    locs = _take(locs, sl) if len(locs) == len(ds) else None
+    return _take(ds, sl), (lambda i: f"line {locs[i][1]} of '{locs[i][0]}'") if locs else _row
+
+def _row(i: int) -> str: return f'row {i}'
 
 def _in_memory(obj, split: str):
     from datasets import Dataset, DatasetDict
@@ -153,23 +275,51 @@ def _in_memory(obj, split: str):
     if not isinstance(obj, (list, Dataset)): raise DataError(f"data must be a path, a Hub id, a DataFrame, a list of dicts or a Dataset, got {type(obj).__name__}")
     return _take(obj, sl)
 
-def load_source(source, split: str = 'train'):
-    "The raw rows behind `data.source`: a `datasets.Dataset`, or the list of dicts given in memory."
-    if not isinstance(source, str): return _in_memory(source, split)
+def _hub_offline(on: bool):
+    "🤗 datasets and the Hub client offline inside (reading a cached data set when the Hub cannot be reached), as HF_HUB_OFFLINE=1 would."
+    from huggingface_hub import constants
+    import datasets.config as dc
+    @contextmanager
+    def cm():
+        was = constants.HF_HUB_OFFLINE, dc.HF_HUB_OFFLINE
+        if on: constants.HF_HUB_OFFLINE = dc.HF_HUB_OFFLINE = True
+        try: yield
+        finally: constants.HF_HUB_OFFLINE, dc.HF_HUB_OFFLINE = was
+    return cm()
+
+def _is_hub_id(source) -> bool:
+    return isinstance(source, str) and source != 'pico' and not Path(source).expanduser().exists() and not source.startswith(('.', '/', '~')) and Path(source).suffix not in BUILDERS
+
+def _hub_dataset(source: str, split: str = 'train') -> bool:
+    "Whether Hub data set `source` must come from the local cache (the catalog's `hub_local_only`), as a `DataError` when it cannot come from anywhere."
+    from peftbench.catalog import hub_local_only, HubError
+    try: return hub_local_only(source, 'dataset')
+    except HubError as e: raise DataError(f"could not load data set '{source}' (split {split!r}): {e}") from None
+
+def _source(source, split: str = 'train'):
+    "The raw rows behind `data.source`, and where row `i` is (a line of a file, or `row i`)."
+    if not isinstance(source, str): return _in_memory(source, split), _row
     if source == 'pico':
         from peftbench.pico import task_dataset, TASK_FILES
         name, sl = _split_spec(split)
         if name not in TASK_FILES: raise DataError(f"pico has the splits {', '.join(map(repr, TASK_FILES))}, not {name!r}")
-        return _take(task_dataset(name), sl)
+        return _take(task_dataset(name), sl), _row
     p = Path(source).expanduser()
     if p.exists(): return _load_files(p, split)
     if source.startswith(('.', '/', '~')) or Path(source).suffix in BUILDERS:
         raise DataError(f"data file '{source}' does not exist; check data.source")
+    local = _hub_dataset(source, split)
     from datasets import load_dataset
-    try: return load_dataset(source, split=split)
+    try:
+        with _hub_offline(local): return load_dataset(source, split=split), _row
     except Exception as e:
-        raise DataError(f"could not load data set '{source}' (split {split!r}) from the Hub: {str(e).splitlines()[0][:200]}; "
+        raise DataError(f"could not load data set '{source}' (split {split!r}) from the Hub: {_why(e)}; "
                         "check the id and your network, or pass a local file") from None
+
+def load_source(source, split: str = 'train'):
+    "The raw rows behind `data.source`: a `datasets.Dataset`, or the list of dicts given in memory."
+    return _source(source, split)[0]
+
 
 # %% ../nbs/04_data.ipynb #6e16ace1
 CHAT_TEMPLATES = {
@@ -237,14 +387,28 @@ def examples(row: dict, shape: str, fmt: str | None, completion_only=True, token
         return [_pair(turns[:k], [t], fmt, tokenizer) for k, t in enumerate(turns) if k and t['role'] == 'assistant' and t['content'].strip()]
     return [{'messages': turns}] if fmt == 'tokenizer' else [{'text': render(turns, fmt, False, tokenizer)}]
 
+# %% ../nbs/04_data.ipynb #f615f220
+def tokenize(recipe: Recipe, ds, tokenizer):
+    "`ds` prepared as TRL's `SFTTrainer` prepares it (`input_ids`, `labels` -100 where no loss), before truncation and packing."
+    from types import SimpleNamespace
+    from trl import SFTTrainer
+    args = recipe.sft_config(Hardware(), max_length=None, packing=False, bf16=False, fp16=False, use_cpu=True, optim='adamw_torch',
+                             torch_compile=False, use_liger_kernel=False, eval_strategy='no', load_best_model_at_end=False,
+                             shuffle_dataset=False, dataset_num_proc=None)
+    col = args.completion_only_loss
+    me = SimpleNamespace(_tokenizer=tokenizer, chat_template=None, completion_only_loss=('prompt' in ds.column_names) if col is None else col)
+    with _quiet(): return SFTTrainer._prepare_dataset(me, ds, tokenizer, args, False, None, 'preview')
+
 # %% ../nbs/04_data.ipynb #f21e0b9c
 def tokenizer_for(recipe: Recipe):
     "The model's tokenizer, for formatting and previews (a `DataError` if it cannot be loaded)."
-    from transformers import AutoTokenizer
-    from peftbench.catalog import resolve_model
+    from peftbench.catalog import resolve_model, hub_options, ModelError
     m = recipe.model
-    try: tok = AutoTokenizer.from_pretrained(resolve_model(m.name), revision=m.revision, trust_remote_code=m.trust_remote_code)
-    except Exception as e: raise DataError(f"cannot load the tokenizer of model '{m.name}' to format the data: {str(e).splitlines()[0][:200]}") from None
+    try: where = hub_options(m.name)  # offline, an uncached Hub id fails here at once
+    except ModelError as e: raise DataError(f"cannot load the tokenizer of model '{m.name}' to format the data: {e}") from None
+    from transformers import AutoTokenizer
+    try: tok = AutoTokenizer.from_pretrained(resolve_model(m.name), revision=m.revision, trust_remote_code=m.trust_remote_code, **where)
+    except Exception as e: raise DataError(f"cannot load the tokenizer of model '{m.name}' to format the data: {_why(e)}") from None
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
 
@@ -260,31 +424,44 @@ def _rename(rows, columns: dict):
     back = {s: d for d, s in columns.items()}
     return [{back.get(k, k): v for k, v in r.items()} for r in rows]
 
-def _rows(recipe: Recipe, source, split: str, notes: list):
+def _filled(v) -> bool: return v is not None and not (isinstance(v, float) and v != v)
+
+def shapes_of(rows, columns) -> dict:
+    "When `columns` hold several shapes: shape -> [rows, first row] of the rows that fill each; empty when there is one shape."
+    fits = [s for s, need in SHAPE_COLUMNS.items() if need <= set(columns)]
+    if len(fits) < 2: return {}
+    out = {}
+    for i, r in enumerate(rows):
+        s = next((s for s in fits if all(_filled(r.get(c)) for c in SHAPE_COLUMNS[s])), None)
+        if s: out.setdefault(s, [0, i])[0] += 1
+    return out if len(out) > 1 else {}
+
+def _rows(recipe: Recipe, source, split: str, notes: list, counts: dict):
     "The clean rows of one split as a `Dataset`, and their shape."
     from datasets import Dataset
     d, what = recipe.data, f'data set {source!r}' if isinstance(source, str) else f'the in-memory {type(source).__name__}'
-    rows = _rename(load_source(source, split), d.columns) if d.columns else load_source(source, split)
-    cols = _columns(rows)
-    if len(rows) == 0: raise DataError(f"{what} has no rows in split {split!r}; check data.split")
-    shape = detect_shape(cols) if d.shape == 'auto' else d.shape
-    check_columns(cols, shape)
+    rows, where = _source(source, split)
+    try:
+        if d.columns: rows = _rename(rows, d.columns)
+        cols = _columns(rows)
+        if len(rows) == 0: raise DataError(f"{what} has no rows in split {split!r}; check data.split")
+        shape = detect_shape(cols) if d.shape == 'auto' else d.shape
+        check_columns(cols, shape)
+    except DataError as e:
+        if not isinstance(source, str) or source == 'pico' or str(e).startswith(what): raise
+        raise DataError(f"{what}: {e}") from None  # name the file
+    if d.shape == 'auto' and (mix := shapes_of(rows, cols)):
+        (big, _), (small, (n, i)) = sorted(mix.items(), key=lambda kv: -kv[1][0])[:2]
+        raise DataError(f"{what} mixes shapes in split {split!r}: " + ', '.join(f"{c} {'row is' if c == 1 else 'rows are'} {s}" for s, (c, _) in mix.items()) +
+                        f" (the first {small} row at {where(i)}); keep one shape per file, or set data.shape to {big!r} to drop the others")
     keep = [c for c in cols if c in SHAPE_COLUMNS[shape] | set(OPTIONAL.get(shape, []))]
     rows = rows.select_columns(keep) if hasattr(rows, 'select_columns') else [{k: r.get(k) for k in keep} for r in rows]
-    good, bad = clean(rows, shape)
+    good, bad = clean(rows, shape, where)
     notes += [f'{split}: {b}' for b in bad]
+    counts.update(rows=len(rows), dropped=len(rows) - len(good))
     if not good: raise DataError(f"{what} has no usable rows in split {split!r}: " + '; '.join(bad))
     if isinstance(rows, list): return Dataset.from_list([rows[i] for i in good]), shape
     return (rows.select(good) if len(good) < len(rows) else rows), shape
-
-@contextmanager
-def _quiet():
-    "No 🤗 datasets progress bars inside."
-    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
-    bars = is_progress_bar_enabled(); disable_progress_bar()
-    try: yield
-    finally:
-        if bars: enable_progress_bar()
 
 def _format(ds, shape: str, fmt, completion_only: bool, tok):
     if fmt is None: return ds.select_columns(['text'] if shape == 'text' else ['prompt', 'completion'])
@@ -297,15 +474,43 @@ def _format(ds, shape: str, fmt, completion_only: bool, tok):
         return out
     with _quiet(): return ds.map(batch, batched=True, remove_columns=ds.column_names)
 
-def load_data(recipe: Recipe, tokenizer=None, source=None):
-    "A `DatasetDict` with `train` (and `eval` from `data.eval_split` or `data.eval_fraction`) in a shape TRL trains on."
+def _text_of(ex: dict, tok) -> str:
+    "The text of a formatted example: its UTF-8 bytes (plus a few) bound its tokens."
+    if 'text' in ex: return ex['text']
+    if 'messages' in ex: return tok.apply_chat_template(ex['messages'], tokenize=False)
+    p, c = ex['prompt'], ex['completion']
+    return p + c if isinstance(p, str) else tok.apply_chat_template(p + c, tokenize=False)
+
+def _lengths(recipe: Recipe, dd, tok, notes: list, counts: dict):
+    "Count the examples of each split longer than `data.max_length` (TRL cuts them), as notes and counts."
+    L, load = recipe.data.max_length, (lambda: tok) if tok is not None else (lambda: tokenizer_for(recipe))
+    for k, ds in dd.items():
+        near = [i for i, ex in enumerate(ds) if len(_text_of(ex, tok).encode()) + 8 > L]  # no token spans less than a byte
+        if near: tok = tok or load()
+        lens = [len(x) for x in tokenize(recipe, ds.select(near), tok)['input_ids']] if near else []
+        long = [m for m in lens if m > L]
+        counts.setdefault(k, {}).update(examples=len(ds), truncated=len(long))
+        if long: notes.append(f"{k}: {len(long)} of {len(ds)} examples are longer than data.max_length ({L} tokens) and are cut to it "
+                              f"(the longest has {max(long)}); raise data.max_length or shorten them")
+
+def _positions(recipe: Recipe) -> str | None:
+    "A note when `data.max_length` is beyond the positions the model has (its `max_position_embeddings`)."
+    from peftbench.catalog import arch
+    try: pos = arch(recipe.model.name).max_position_embeddings
+    except Exception: return None  # the model's own loading says why
+    L = recipe.data.max_length
+    if pos and L > pos: return (f"data.max_length ({L}) is beyond the {pos} positions of model '{recipe.model.name}' (max_position_embeddings), "
+                                f"so longer examples may train badly or fail; lower data.max_length to {pos}")
+
+def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True):
+    "A `DatasetDict` with `train` (and `eval` from `data.eval_split` or `data.eval_fraction`) in a shape TRL trains on, with `notes` and `counts`."
     from datasets import DatasetDict
-    d, notes = recipe.data, []
+    d, notes, counts = recipe.data, [], {'train': {}}
     src = d.source if source is None else source
-    train, shape = _rows(recipe, src, d.split, notes)
+    train, shape = _rows(recipe, src, d.split, notes, counts['train'])
     if d.max_examples and len(train) > d.max_examples: train = train.select(range(d.max_examples))
     parts = {'train': train}
-    if d.eval_split: parts['eval'] = _rows(recipe, src, d.eval_split, notes)[0]
+    if d.eval_split: parts['eval'] = _rows(recipe, src, d.eval_split, notes, counts.setdefault('eval', {}))[0]
     elif d.eval_fraction:
         if int(len(train) * d.eval_fraction) < 1 or len(train) < 2:
             raise DataError(f"data.eval_fraction {d.eval_fraction} of {len(train)} rows holds out no row; raise it, add rows or set data.eval_split")
@@ -316,21 +521,13 @@ def load_data(recipe: Recipe, tokenizer=None, source=None):
     tok = tokenizer if tokenizer is not None or not needs_tok else tokenizer_for(recipe)
     fmt = resolve_template(d.template, shape, tok, conv)
     dd = DatasetDict({k: _format(v, shape, fmt, d.completion_only_loss, tok) for k, v in parts.items()})
-    dd.notes, dd.source_shape, dd.template = notes, shape, fmt if fmt in (None, 'tokenizer') else next((k for k, v in CHAT_TEMPLATES.items() if v == fmt), 'own')
+    if lengths:
+        try: _lengths(recipe, dd, tok, notes, counts)
+        except DataError as e: notes.append(f"the examples longer than data.max_length could not be counted: {e}")
+    if note := _positions(recipe): notes.append(note)
+    dd.notes, dd.counts, dd.source_shape, dd.template = notes, counts, shape, fmt if fmt in (None, 'tokenizer') else next((k for k, v in CHAT_TEMPLATES.items() if v == fmt), 'own')
     for n in notes: warnings.warn(n, DataWarning, stacklevel=2)
     return dd
-
-# %% ../nbs/04_data.ipynb #f615f220
-def tokenize(recipe: Recipe, ds, tokenizer):
-    "`ds` prepared as TRL's `SFTTrainer` prepares it (`input_ids`, `labels` -100 where no loss), before truncation and packing."
-    from types import SimpleNamespace
-    from trl import SFTTrainer
-    args = recipe.sft_config(Hardware(), max_length=None, packing=False, bf16=False, fp16=False, use_cpu=True, optim='adamw_torch',
-                             torch_compile=False, use_liger_kernel=False, eval_strategy='no', load_best_model_at_end=False,
-                             shuffle_dataset=False, dataset_num_proc=None)
-    col = args.completion_only_loss
-    me = SimpleNamespace(_tokenizer=tokenizer, chat_template=None, completion_only_loss=('prompt' in ds.column_names) if col is None else col)
-    with _quiet(): return SFTTrainer._prepare_dataset(me, ds, tokenizer, args, False, None, 'preview')
 
 # %% ../nbs/04_data.ipynb #72147f72
 def _stats(ids, labels, L: int, packing: bool, eos) -> tuple[dict, list[str]]:
@@ -419,8 +616,10 @@ class Preview:
 # %% ../nbs/04_data.ipynb #19588787
 def preview(recipe: Recipe, n: int = 3, tokenizer=None, source=None, split: str = 'train', limit: int | None = 5000) -> Preview:
     "The first `n` examples of `split` as the model will see them, with statistics over up to `limit` examples."
+    src = recipe.data.source if source is None else source
+    if _is_hub_id(src): _hub_dataset(src, recipe.data.split)  # offline, fail before loading the tokenizer
     tok = tokenizer if tokenizer is not None else tokenizer_for(recipe)
-    dd = load_data(recipe, tok, source)
+    dd = load_data(recipe, tok, source, lengths=False)  # the statistics below count what truncation cuts
     if split not in dd: raise DataError(f"there is no {split!r} split to preview; there is {', '.join(map(repr, dd))}")
     ds, notes = dd[split], list(dd.notes)
     if limit and len(ds) > limit: ds, notes = ds.select(range(limit)), notes + [f'statistics cover the first {limit} of {len(ds)} examples']

@@ -15,17 +15,15 @@ from .recipe import Recipe, Hardware
 __all__ = ['LoadError', 'load_tokenizer', 'load_base', 'linear_layers', 'load', 'generate', 'ParamReport', 'param_report']
 
 # %% ../nbs/05_load.ipynb #f320761c
-from .catalog import resolve_model, ModelError, HubError, hub_local_only
+from .catalog import resolve_model, ModelError, HubError, hub_options
 
 class LoadError(ModelError):
     "A model or tokenizer that cannot be loaded, with what to change."
 
 def _hub_kw(recipe: Recipe) -> dict:
-    "`from_pretrained` options for where the model comes from: the local cache only when the Hub cannot be reached (a `LoadError` when it is not cached either)."
-    name = recipe.model.name
-    if resolve_model(name) != name or Path(name).expanduser().exists(): return {}  # pico or a folder
-    try: return {'local_files_only': True} if hub_local_only(name) else {}
-    except HubError as e: raise LoadError(f"cannot load model '{name}': {e}") from None
+    "`from_pretrained` options for where the model comes from (the catalog's `hub_options`), as a `LoadError` when it cannot come from anywhere."
+    try: return hub_options(recipe.model.name)
+    except HubError as e: raise LoadError(f"cannot load model '{recipe.model.name}': {e}") from None
 
 # %% ../nbs/05_load.ipynb #18522f4d
 def _explain(name, e) -> LoadError:
