@@ -6,16 +6,30 @@ Docs: https://peftbench.github.io/peftbench/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #e1ab179f
 from __future__ import annotations
-import contextlib, json, math, os, resource, signal, sys, threading, time, traceback
+import contextlib, json, math, os, resource, shutil, signal, sys, threading, time, traceback, warnings
 from pathlib import Path
 from .recipe import Recipe, Hardware, RecipeError
 
 # %% auto #0
-__all__ = ['COMPLETE', 'RunError', 'Run', 'prepare', 'last_checkpoint', 'save_final', 'start', 'stop', 'wait', 'train', 'pause']
+__all__ = ['COMPLETE', 'LOG', 'LOCK', 'RunError', 'Interrupted', 'last_checkpoint', 'Run', 'read_log', 'curve', 'folder_state',
+           'training', 'prepare', 'save_final', 'start', 'stop', 'wait', 'train', 'pause']
 
 # %% ../nbs/06_train.ipynb #5d712bbd
 class RunError(RuntimeError):
     "A run that cannot start or went wrong, with what to change."
+
+class Interrupted(RunError):
+    "Ctrl-C or SIGTERM while the run was preparing (loading data and model): nothing was trained."
+
+def _first_line(e) -> str:
+    "The first non-empty line of `e`'s message, or its type's name: the formatter never fails on an empty message."
+    return next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
+
+def _sentence(e, doing: str, tail: str = '', log='log.jsonl') -> str:
+    "One sentence for an unexpected exception `e` raised while `doing`; the traceback goes to the log."
+    msg = _first_line(e)
+    what = type(e).__name__ if msg == type(e).__name__ else f'{type(e).__name__}: {msg}'
+    return f"{doing} failed ({what}); the full traceback is the 'detail' of the 'end' event in {log}{tail}"
 
 # %% ../nbs/06_train.ipynb #986b1013
 def _cuda_mem():
@@ -26,7 +40,7 @@ def _mk_callback(run):
     from transformers import TrainerCallback
 
     class _Events(TrainerCallback):
-        "Trainer hooks -> peftbench events; honours stop requests and guards against NaN losses."
+        "Trainer hooks -> peftbench events; honours stop requests, guards against NaN losses, commits and rotates checkpoints."
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = self.tl = time.time(); self.tokens = None
         def on_log(self, args, state, control, logs=None, **kw):
@@ -52,6 +66,7 @@ def _mk_callback(run):
         def on_optimizer_step(self, args, state, control, **kw):
             if run._adalora: run.model.base_model.update_and_allocate(state.global_step)
         def on_step_end(self, args, state, control, **kw):
+            _fault('step_end', state.global_step)
             if run._paused.is_set() and not run._stop.is_set():
                 run.status = 'paused'; run._emit(dict(event='pause', step=state.global_step))
                 while run._paused.is_set() and not run._stop.is_set(): time.sleep(0.05)
@@ -62,11 +77,59 @@ def _mk_callback(run):
             if t.probe_steps and t.probe_prompts and state.global_step % t.probe_steps == 0: run._probe(state.global_step)
         def on_save(self, args, state, control, **kw):
             ck = Path(args.output_dir) / f'checkpoint-{state.global_step}'
-            (ck / COMPLETE).write_text(json.dumps({'step': state.global_step}))  # the commit: written after everything else
+            _fault('before_marker', state.global_step)
+            _commit(ck, state.global_step)  # the commit: written after everything else
             run._emit(dict(event='checkpoint', step=state.global_step, path=str(ck)))
+            _fault('after_marker', state.global_step)
+            _prune(args.output_dir, run.recipe.training.save_total_limit, keep=[ck, state.best_model_checkpoint])
     return _Events()
 
+# %% ../nbs/06_train.ipynb #a1f0c002
+COMPLETE = 'peftbench-complete.json'
+
+def _fault(point: str, step: int | None = None, before=None):
+    "The test-only fault hook: if `PEFTBENCH_FAULT` names `point` (and `step`), call `before()` and signal this process."
+    spec = os.environ.get('PEFTBENCH_FAULT')
+    if not spec: return
+    p, s, a = (spec.split(':') + ['', ''])[:3]
+    if p != point or (s and step is not None and int(s) != step): return
+    del os.environ['PEFTBENCH_FAULT']  # once
+    if before: before()
+    os.kill(os.getpid(), {'term': signal.SIGTERM, 'int': signal.SIGINT}.get(a, signal.SIGKILL))
+    time.sleep(0.2)  # let a SIGTERM / SIGINT handler run here, at the point
+
+def _ck_step(p) -> int: return int(Path(p).name.split('-')[-1])
+
+def _checkpoints(out) -> list[Path]:
+    "The `checkpoint-N` folders of run folder `out`, oldest first."
+    return sorted((p for p in Path(out).glob('checkpoint-*') if p.name.split('-')[-1].isdigit() and p.is_dir()), key=_ck_step)
+
+def last_checkpoint(out) -> str | None:
+    "The newest complete `checkpoint-N` folder in run folder `out`; one cut short by a crash (no commit marker) is skipped."
+    cks = [p for p in _checkpoints(out) if (p / COMPLETE).is_file()]
+    return str(cks[-1]) if cks else None
+
+def _commit(ck: Path, step: int):
+    "Mark checkpoint `ck` complete: the marker appears whole or not at all."
+    tmp = ck / (COMPLETE + '.tmp')
+    tmp.write_text(json.dumps({'step': step}))
+    os.replace(tmp, ck / COMPLETE)
+
+def _prune(out, limit: int | None, keep=()):
+    "Delete all but the newest `limit` complete checkpoints (and those in `keep`), and incomplete ones older than the newest complete one."
+    cks = _checkpoints(out)
+    done = [p for p in cks if (p / COMPLETE).is_file()]
+    if not done: return
+    keep = {Path(k).resolve() for k in keep if k} | {p.resolve() for p in done[-limit:]} if limit and limit > 0 else {p.resolve() for p in done}
+    for p in cks:
+        if p.resolve() in keep or _ck_step(p) > _ck_step(done[-1]): continue
+        (p / COMPLETE).unlink(missing_ok=True)  # first the marker: a half-deleted checkpoint is never resumed from
+        _fault('in_rotate', _ck_step(done[-1]), before=lambda: next(f for f in sorted(p.iterdir()) if f.is_file()).unlink())
+        shutil.rmtree(p, ignore_errors=True)
+
 # %% ../nbs/06_train.ipynb #e1dc5e01
+LOG, LOCK = 'log.jsonl', '.peftbench.lock'
+
 class Run:
     "A fine-tuning run of `recipe` in `recipe.training.output_dir`: `start()` / `wait()` / `stop()`, or `train()` to block."
     def __init__(self, recipe: Recipe, hw: Hardware | None = None, overwrite: bool = False):
@@ -76,6 +139,7 @@ class Run:
         self.model = self.tokenizer = self.trainer = self.data = None
         self._subs, self._stop, self._paused, self._done, self._thread, self._resume = [], threading.Event(), threading.Event(), threading.Event(), None, False
         self._first_step, self._fail_reason, self._adalora = 0, None, recipe.adapter.method == 'adalora'
+        self._lock, self._owns, self._trained, self._extended_from = None, False, False, None
 
     def subscribe(self, fn):
         "Call `fn(event)` for every event from now on (from the training thread)."
@@ -84,19 +148,121 @@ class Run:
     def _emit(self, ev):
         ev = {'time': round(time.time(), 3), **ev}
         self.events.append(ev)
-        if self.out.is_dir():  # not yet, when the run failed before it began
-            with open(self.out / 'log.jsonl', 'a') as f: f.write(json.dumps(ev) + '\n')
+        if self._owns:  # only once the folder is this run's: a refused run never writes into another run's log
+            line = json.dumps(ev) + '\n'
+            with open(self.out / LOG, 'a') as f:
+                _fault('in_log', ev.get('step') if ev['event'] == 'train' else -1, before=lambda: (f.write(line[:len(line) // 2]), f.flush()))
+                f.write(line)
         for fn in list(self._subs):
             try: fn(ev)
             except Exception as e:  # a broken subscriber must not kill the run
                 self._subs.remove(fn); print(f'peftbench: a subscriber failed and was removed: {e!r}', file=sys.stderr)
 
-# %% ../nbs/06_train.ipynb #d5f239fe
-def _finished(out: Path) -> bool:
-    log = out / 'log.jsonl'
-    if not log.is_file(): return False
-    return any(json.loads(l).get('status') == 'finished' for l in log.read_text().splitlines() if l.strip())
+# %% ../nbs/06_train.ipynb #a1f0c004
+def read_log(path, strict: bool = False) -> list[dict]:
+    "The events of run log `path` (a `log.jsonl`, or its run folder); lines that do not parse are skipped with a warning naming file and line."
+    p = Path(path)
+    p = p / LOG if p.is_dir() else p
+    if not p.is_file(): return []
+    lines, evs = p.read_bytes().split(b'\n'), []
+    for i, l in enumerate(lines, 1):
+        if not l.strip(): continue
+        try: ev = json.loads(l)
+        except ValueError: ev = None
+        if isinstance(ev, dict) and isinstance(ev.get('event'), str): evs.append(ev); continue
+        torn = i == len(lines)  # no newline after it: cut short by a crash
+        msg = f"{p}, line {i}: cannot parse this line of the run log" + (' (torn by a crash; resuming the run repairs it)' if torn else '; it is skipped')
+        if strict: raise RunError(msg)
+        warnings.warn(msg, stacklevel=2)
+    return evs
 
+def _repair_log(run):
+    "Cut a last line torn by a crash from `run`'s log and keep its text in a `repair` event."
+    p = run.out / LOG
+    if not p.is_file(): return
+    b = p.read_bytes()
+    cut = b.rfind(b'\n') + 1
+    torn = b[cut:]
+    if not torn.strip(): return
+    try: whole = isinstance(json.loads(torn), dict)
+    except ValueError: whole = False
+    if whole:  # a whole event that lost only its newline
+        with open(p, 'ab') as f: f.write(b'\n')
+        return
+    with open(p, 'r+b') as f: f.truncate(cut)
+    n = b[:cut].count(b'\n') + 1
+    run._emit(dict(event='repair', line=n, text=torn.decode('utf-8', 'replace'), note=f'{p}, line {n}: a line torn by a crash was cut and is kept here'))
+
+def curve(events) -> list[tuple[int, float]]:
+    "The loss per step, each step once: a resumed run's steps replace those trained after its checkpoint before a crash or stop."
+    pts = {}
+    for e in events:
+        if e.get('event') == 'start' and e.get('step') is not None:
+            for s in [s for s in pts if s > e['step']]: del pts[s]
+        elif e.get('event') == 'train': pts[e['step']] = e['loss']
+    return sorted(pts.items())
+
+def folder_state(out) -> dict:
+    "What run folder `out` holds: `status` (empty, finished, stopped, failed, crashed: begun and never ended, or saved: weights only), the last `step` and `checkpoint`."
+    out = Path(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        evs = read_log(out)
+    ck = last_checkpoint(out)
+    trained = max([e.get('step') or 0 for e in evs if e.get('event') in ('train', 'checkpoint')] + [_ck_step(ck) if ck else 0])
+    ends = [i for i, e in enumerate(evs) if e['event'] == 'end']
+    starts = [i for i, e in enumerate(evs) if e['event'] == 'start']
+    if ends and starts and ends[-1] > starts[-1]: status, step = evs[ends[-1]].get('status'), evs[ends[-1]].get('step') or 0
+    else: status, step = 'crashed', trained
+    if status != 'finished' and not trained and not _checkpoints(out):  # nothing was trained (a failed preparation, a stop while loading)
+        status, step = ('saved' if (out / 'adapter').is_dir() or (out / 'model').is_dir() else 'empty'), 0
+    recipe = next((e['recipe'] for e in reversed(evs) if e['event'] == 'start' and isinstance(e.get('recipe'), dict)), None)
+    return dict(status=status, step=step, trained=trained, checkpoint=ck, recipe=recipe)
+
+# %% ../nbs/06_train.ipynb #a1f0c006
+class _FolderLock:
+    "An advisory lock on run folder `out`, held by an open file; the kernel releases it when the process dies."
+    def __init__(self, out): self.path, self.fd = Path(out) / LOCK, None
+    def acquire(self):
+        try: import fcntl
+        except ImportError: return self  # Windows: no lock
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = os.pread(fd, 32, 0).decode(errors='replace').strip(); os.close(fd)
+            who = 'another run in this process' if pid == str(os.getpid()) else f'another process (pid {pid or "unknown"})'
+            raise RunError(f"run folder '{self.path.parent}' is in use by {who}; wait for that run to end, or choose another training.output_dir") from None
+        os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+        self.fd = fd
+        return self
+    def release(self):
+        if self.fd is None: return
+        import fcntl
+        fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
+
+_active, _guard = [None], threading.Lock()
+
+def _claim(run):
+    "Make `run` the one that prepares or trains in this process, or refuse."
+    with _guard:
+        cur = _active[0]
+        if cur is not None and cur is not run:
+            raise RunError(f"another run is {'training' if cur.status in ('running', 'paused', 'starting') else 'preparing'} in this process "
+                           f"(folder '{cur.out}'); wait() for it or stop() it first, or train this one in a separate process (peftbench train)")
+        _active[0] = run
+
+def _unclaim(run):
+    with _guard:
+        if _active[0] is run: _active[0] = None
+
+def training(model=None):
+    "The run that prepares or trains in this process now (the one training `model`, if given), or None."
+    run = _active[0]
+    if run is None or model is None or run.model is None: return run if model is None else None
+    mine = {id(p) for p in run.model.parameters()}
+    return run if any(id(p) in mine for p in model.parameters()) else None
+
+# %% ../nbs/06_train.ipynb #d5f239fe
 def _optimizers(recipe, model):
     "LoRA+ needs its own optimizer (two learning rates); everything else is the trainer's `optim`."
     a, t = recipe.adapter, recipe.training
@@ -109,20 +275,44 @@ def _optimizers(recipe, model):
         cls = {'adamw_8bit': bnb.optim.AdamW8bit, 'paged_adamw_8bit': bnb.optim.PagedAdamW8bit, 'paged_adamw_32bit': bnb.optim.PagedAdamW32bit}[t.optimizer]
     return (create_loraplus_optimizer(model, cls, lr=t.lr, loraplus_lr_ratio=a.loraplus_ratio, weight_decay=t.weight_decay), None)
 
-def prepare(self):
-    "Validate, load data and model, and build the trainer; nothing trains yet."
+def _refusal(out, st) -> RunError:
+    "Why a new run may not use folder `out`, which holds a run, and the two ways forward."
+    other = f"pass overwrite=True (peftbench train --overwrite) to delete it, or choose another training.output_dir"
+    if st['status'] == 'finished':
+        return RunError(f"run folder '{out}' already holds a finished run (step {st['step']}); to train it further use Run.resume('{out}', max_steps=N) "
+                        f"(peftbench train --resume --max-steps N --out {out}), or {other}")
+    if st['status'] == 'saved': return RunError(f"run folder '{out}' already holds saved weights (adapter/ or model/); {other}")
+    ck = f"its last checkpoint is {Path(st['checkpoint']).name}" if st['checkpoint'] else 'no complete checkpoint'
+    return RunError(f"run folder '{out}' already holds a {st['status']} run (trained to step {st['trained']}, {ck}); resume it with Run.resume('{out}') "
+                    f"(peftbench train --resume --out {out}), or {other}")
+
+def _clear(out):
+    "Delete what an earlier run left in `out` (asked for with overwrite=True)."
+    (out / LOG).unlink(missing_ok=True)
+    for p in [*_checkpoints(out), out / 'adapter', out / 'model']: shutil.rmtree(p, ignore_errors=True)
+
+def _prepare(self):
     from trl import SFTTrainer
     from peftbench.data import load_data
     from peftbench.load import load
     self.hw = self.hw or Hardware.detect()
     self.recipe.check(self.hw)
-    if not self._resume and not self.overwrite and _finished(self.out):
-        raise RunError(f"run folder '{self.out}' already holds a finished run; choose another training.output_dir or pass overwrite=True")
+    self.out.mkdir(parents=True, exist_ok=True)
+    self._lock = _FolderLock(self.out).acquire()
+    st = folder_state(self.out)
+    if not self._resume:
+        if st['status'] not in ('empty',) and not self.overwrite: raise _refusal(self.out, st)
+        _clear(self.out)
+    self._owns = True
+    if self._resume: _repair_log(self)
+    self.recipe.save(self.out / 'recipe.yaml')  # first: a run killed while loading can be resumed
     from transformers import set_seed
     self.data = load_data(self.recipe)
+    _fault('loading')
     set_seed(self.recipe.training.seed)  # adapter initialisation draws random numbers too
     self.model, self.tokenizer = load(self.recipe, self.hw)
     args = self.recipe.sft_config(self.hw)
+    args.save_total_limit = None  # peftbench rotates, after the new checkpoint's marker (see on_save)
     self.trainer = SFTTrainer(model=self.model, args=args, train_dataset=self.data['train'], eval_dataset=self.data.get('eval'),
                               processing_class=self.tokenizer, callbacks=[_mk_callback(self)], optimizers=_optimizers(self.recipe, self.model))
     if self.recipe.training.early_stopping_patience:
@@ -130,9 +320,37 @@ def prepare(self):
         self.trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=self.recipe.training.early_stopping_patience))
     from transformers.trainer_callback import PrinterCallback
     self.trainer.remove_callback(PrinterCallback)  # our events replace its raw prints
-    self.out.mkdir(parents=True, exist_ok=True)
-    if not self._resume: (self.out / 'log.jsonl').unlink(missing_ok=True)
-    self.recipe.save(self.out / 'recipe.yaml')
+    if os.environ.get('PEFTBENCH_FAULT', '').startswith('in_save:'):  # test-only: die with the model saved and the optimizer not yet
+        tr, save = self.trainer, self.trainer._save_optimizer_and_scheduler
+        tr._save_optimizer_and_scheduler = lambda d: (_fault('in_save', tr.state.global_step), save(d))
+
+def _release(self):
+    "Let go of the run folder and of this process's training slot."
+    if self._lock: self._lock.release(); self._lock = None
+    _unclaim(self)
+
+def _failed(self, e, doing, tail='') -> Exception:
+    "Record exception `e` as the run's error (one sentence) and log a failed `end` event with the traceback as `detail`."
+    if isinstance(e, KeyboardInterrupt):
+        err = Interrupted(f"interrupted while {doing}; nothing was trained, start the run again when ready")
+    elif isinstance(e, (RecipeError, RunError)) or type(e).__name__ in ('LoadError', 'DataError'): err = e
+    else: err = RunError(_sentence(e, doing, tail, self.out / LOG))
+    self.error, self.status = err, 'failed'
+    self._emit(dict(event='end', status='failed', step=self._first_step, error=str(err), detail=traceback.format_exc()))
+    return err
+
+def prepare(self):
+    "Validate, take the run folder (refusing one that holds another run), load data and model, and build the trainer; nothing trains yet."
+    if self.trainer is not None: return self
+    mine = _active[0] is not self
+    _claim(self)
+    try: _prepare(self)
+    except BaseException as e:
+        err = _failed(self, e, 'preparing the run (loading data and model)', '; fix the cause and start again')
+        _release(self)
+        if err is e: raise
+        raise err from e
+    if mine: _unclaim(self)
     self.status = 'ready'
     return self
 
@@ -142,16 +360,9 @@ def _probe(self, step):
     outs = generate(self.model, self.tokenizer, self.recipe.training.probe_prompts, max_new_tokens=32)
     self._emit(dict(event='probe', step=step, outputs=[{'prompt': p, 'output': o} for p, o in zip(self.recipe.training.probe_prompts, outs)]))
 
-Run.prepare, Run._probe = prepare, _probe
+Run.prepare, Run._probe, Run._release = prepare, _probe, _release
 
 # %% ../nbs/06_train.ipynb #8e6bd7e1
-COMPLETE = 'peftbench-complete.json'
-
-def last_checkpoint(out) -> str | None:
-    "The newest complete `checkpoint-N` folder in run folder `out`; one cut short by a crash (no commit marker) is skipped."
-    cks = [p for p in Path(out).glob('checkpoint-*') if p.name.split('-')[-1].isdigit() and (p / COMPLETE).is_file()]
-    return str(max(cks, key=lambda p: int(p.name.split('-')[-1]))) if cks else None
-
 def _is_oom(e) -> bool:
     import torch
     return isinstance(e, torch.cuda.OutOfMemoryError) or 'out of memory' in str(e).lower()
@@ -183,50 +394,82 @@ def _estimated(recipe):
 def save_final(self):
     "Save the trained adapter (PEFT format) or full model, with the tokenizer, under `out/adapter` or `out/model`."
     dest = self.out / ('model' if self.recipe.adapter.method == 'full' else 'adapter')
+    _fault('final')
     self.trainer.model.save_pretrained(dest)
     self.tokenizer.save_pretrained(dest)
     return dest
 
 def _work(self):
-    "The worker: run to the end (or until `stop()`); every ending leaves an `end` event and the trained weights saved."
-    if self.trainer is None:
-        try: self.prepare()
-        except Exception as e:  # bad recipe, missing model, no data: fail the run, never hang a waiter
-            self.error, self.status = e, 'failed'
-            self._emit(dict(event='end', status='failed', step=0, error=str(e)))
-            self._done.set()
-            return self
-    self.status = 'running'
-    ck = last_checkpoint(self.out) if self._resume else None
-    if ck: self._first_step = int(ck.split('-')[-1])
-    self._emit(dict(event='start', step=self._first_step, resumed_from=ck, max_steps=self.recipe.training.max_steps))
-    t0, status, early = time.time(), 'finished', False
+    "The worker: run to the end (or until `stop()`); every ending leaves an `end` event, the trained weights saved and the folder unlocked."
     try:
-        self.trainer.train(resume_from_checkpoint=ck)
-        if self._fail_reason: status, self.error = 'failed', RunError(self._fail_reason)
-        elif self._stop.is_set(): status = 'stopped'
-        early = self.trainer.state.global_step < self.trainer.state.max_steps and status == 'finished'
+        if self.trainer is None: self.prepare()  # logs its own failure
+    except BaseException:
+        self._done.set(); return self
+    try: return _train_loop(self)
+    except KeyboardInterrupt:  # a second Ctrl-C outside the trainer (e.g. in the final save): out now, no traceback
+        self.status = 'stopped'
+        self._emit(dict(event='end', status='stopped', step=self.trainer.state.global_step, aborted=True, saved=None, error=None, checkpoint=last_checkpoint(self.out)))
+        return self
+    finally:
+        _release(self); self._done.set()
+
+def _train_loop(self):
+    self.status, self.error, self._fail_reason = 'running', None, None
+    ck = last_checkpoint(self.out) if self._resume or self._trained else None  # start() after stop() continues from the checkpoint
+    self._first_step = _ck_step(ck) if ck else 0
+    total = self.recipe.training.max_steps
+    self._emit(dict(event='start', step=self._first_step, resumed_from=ck, max_steps=total, extended_from=self._extended_from, recipe=self.recipe.to_dict()))
+    t0, status, early, aborted, detail = time.time(), 'finished', False, False, None
+    step = self._first_step
+    try:
+        if self._stop.is_set(): status = 'stopped'  # stopped while loading: nothing to train
+        elif ck and 0 < total <= self._first_step:  # a crash after the last checkpoint, before the end: only the final save is left
+            self.trainer._load_from_checkpoint(ck)
+        else:
+            self.trainer.train(resume_from_checkpoint=ck)
+            self._trained, step = True, self.trainer.state.global_step
+            if self._fail_reason: status, self.error = 'failed', RunError(self._fail_reason)
+            elif self._stop.is_set(): status = 'stopped'
+            early = step < self.trainer.state.max_steps and status == 'finished'
+    except KeyboardInterrupt:  # a second Ctrl-C: out now, without the final save
+        status, aborted, step = 'stopped', True, self.trainer.state.global_step
+        print('aborted; the last complete checkpoint is kept', file=sys.stderr, flush=True)
     except Exception as e:
-        status, self.error = 'failed', _oom_error(self, e) if _is_oom(e) else e
-        self._traceback = traceback.format_exc()
-    step = self.trainer.state.global_step
-    final = str(self.save_final()) if step > self._first_step or status == 'finished' else None
+        step, detail = self.trainer.state.global_step, traceback.format_exc()
+        ck = last_checkpoint(self.out)
+        kept = f"; the last checkpoint ({Path(ck).name}) is kept: fix the cause and continue with Run.resume('{self.out}')" if ck else '; no checkpoint was saved yet'
+        status, self.error = 'failed', _oom_error(self, e) if _is_oom(e) else RunError(_sentence(e, f'training at step {step + 1}', kept, self.out / LOG))
+        self._traceback = detail
+    final = None
+    if not aborted and (step > self._first_step or status == 'finished'):
+        try: final = str(self.save_final())
+        except Exception as e:
+            detail = traceback.format_exc()
+            status, self.error = 'failed', RunError(_sentence(e, f"saving the final weights in '{self.out}'", '; the checkpoints are kept: free disk space and resume', self.out / LOG))
     losses = [e['loss'] for e in self.events if e['event'] == 'train']
     self.status = status
     self._emit(dict(event='end', status=status, step=step, seconds=round(time.time() - t0, 2), final_loss=losses[-1] if losses else None,
                     saved=final, checkpoint=last_checkpoint(self.out), error=str(self.error) if self.error else None,
-                    early_stopped=early, best_checkpoint=self.trainer.state.best_model_checkpoint,
-                    **_peak(), estimate=_estimated(self.recipe)))
-    self._done.set()
+                    early_stopped=early, best_checkpoint=self.trainer.state.best_model_checkpoint, aborted=aborted,
+                    **_peak(), estimate=_estimated(self.recipe), **({'detail': detail} if detail else {})))
     return self
 
 Run.save_final, Run._work = save_final, _work
 
 # %% ../nbs/06_train.ipynb #f132d56d
-def start(self):
-    "Train on a worker thread and return at once; the kernel stays free."
+def _can_start(self):
+    "Refuse to train again what is finished or cannot be continued, or while another run trains in this process."
     if self._thread and self._thread.is_alive(): raise RunError('this run is already training; stop() it first')
+    if self.status == 'finished':
+        raise RunError(f"this run already finished at step {self.events[-1]['step']}; to train it further use Run.resume('{self.out}', max_steps=N)")
+    if self._trained and not last_checkpoint(self.out):
+        raise RunError(f"this run trained {self.trainer.state.global_step} steps but left no complete checkpoint to continue from; start a new Run with overwrite=True")
+    _claim(self)
     self._stop.clear(); self._done.clear()
+
+def start(self):
+    "Train on a worker thread and return at once; the kernel stays free. After `stop()` it continues from the checkpoint."
+    _can_start(self)
     self._thread = threading.Thread(target=self._work, name='peftbench-run', daemon=True)
     self.status = 'starting'
     self._thread.start()
@@ -236,38 +479,43 @@ def stop(self):
     "Finish the current step, save a checkpoint and end the run."
     self._stop.set(); return self
 
+@contextlib.contextmanager
+def _signals_stop(run):
+    "On the main thread, Ctrl-C (SIGINT, a kernel interrupt) and SIGTERM stop `run` cleanly; a second one aborts without the final save."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def handler(sig, frame):
+        if run._stop.is_set():
+            for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)  # a third one must not interrupt the abort
+            raise KeyboardInterrupt
+        name = 'SIGTERM' if sig == signal.SIGTERM else 'Ctrl-C'
+        print(f'\n{name}: stopping after this step with a checkpoint (Ctrl-C again to abort) ...', file=sys.stderr, flush=True)
+        run._emit(dict(event='signal', signal=signal.Signals(sig).name, step=run.trainer.state.global_step if run.trainer else 0))
+        run.stop()
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try: yield
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+
 def wait(self, timeout: float | None = None):
-    "Block until the run ends (or `timeout` seconds pass); Ctrl-C here stops it cleanly. Raises the run's error, if any."
+    "Block until the run ends (or `timeout` seconds pass); Ctrl-C or SIGTERM here stops it cleanly. Raises the run's error, if any."
     # Polls a flag with sleep rather than Thread.join: a KeyboardInterrupt inside join can leave the thread
     # looking finished while it still runs (CPython before 3.13), and the stop would not wait for the checkpoint.
     deadline = None if timeout is None else time.time() + timeout
     try:
-        while self._thread and not self._done.is_set():
-            if deadline is not None and time.time() >= deadline: return self
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        self.stop()
+        with _signals_stop(self):
+            while self._thread and not self._done.is_set():
+                if deadline is not None and time.time() >= deadline: return self
+                time.sleep(0.1)
+    except KeyboardInterrupt:  # a second one: the worker thread cannot be interrupted; wait for its checkpoint
         while not self._done.is_set(): time.sleep(0.1)
     if self.error: raise self.error
     return self
 
-@contextlib.contextmanager
-def _sigint_stops(run):
-    "While `run` trains on the main thread, Ctrl-C (SIGINT, a kernel interrupt) stops it cleanly; a second one aborts."
-    def handler(sig, frame):
-        if run._stop.is_set(): raise KeyboardInterrupt
-        print('\nstopping after this step (Ctrl-C again to abort) ...', file=sys.stderr, flush=True)
-        run.stop()
-    old = signal.signal(signal.SIGINT, handler)
-    try: yield
-    finally: signal.signal(signal.SIGINT, old)
-
 def train(self):
-    "Train to the end, blocking. On the main thread it trains right there (Ctrl-C stops cleanly); elsewhere `start().wait()`."
+    "Train to the end, blocking. On the main thread it trains right there (Ctrl-C or SIGTERM stops cleanly); elsewhere `start().wait()`."
     if threading.current_thread() is not threading.main_thread(): return self.start().wait()
-    if self._thread and self._thread.is_alive(): raise RunError('this run is already training; stop() it first')
-    self._stop.clear(); self._done.clear()
-    with _sigint_stops(self): self._work()
+    _can_start(self)
+    with _signals_stop(self): self._work()
     if self.error: raise self.error
     return self
 
@@ -279,16 +527,46 @@ def _unpause(self):
     "Continue a paused run."
     self._paused.clear(); return self
 
-def _resume_run(cls, out, hw: Hardware | None = None):
-    "A run that continues the one in folder `out` from its last checkpoint (call `start()` or `train()`)."
+_MAY_DIFFER = {'training.output_dir', 'training.max_steps', 'training.logging_steps', 'training.save_steps', 'training.eval_steps',
+               'training.save_total_limit', 'training.probe_prompts', 'training.probe_steps'}
+
+def _flat(d, pre=''):
+    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f'{pre}{k}.').items() if isinstance(v, dict) else [(f'{pre}{k}', v)])}
+
+def _resume_run(cls, out, hw: Hardware | None = None, max_steps: int | None = None):
+    "A run that continues the one in folder `out` from its last checkpoint (call `start()` or `train()`); `max_steps` sets a new, larger total."
     out = Path(out)
     if not (out / 'recipe.yaml').is_file(): raise RunError(f"'{out}' is not a run folder (no recipe.yaml); pass the output_dir of an earlier run")
-    run = cls(Recipe.load(out / 'recipe.yaml'), hw)
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps <= 0):
+        raise RunError(f'max_steps must be a positive whole number of steps (the new total), got {max_steps!r}')
+    recipe = Recipe.load(out / 'recipe.yaml')  # a RecipeError names the file and the field
+    st = folder_state(out)
+    if st['recipe']:
+        was, now = _flat(st['recipe']), _flat(recipe.to_dict())
+        diff = [k for k in sorted(set(was) | set(now)) if k not in _MAY_DIFFER and was.get(k) != now.get(k)]
+        if diff:
+            shown = ', '.join(f'{k} ({was.get(k)!r} -> {now.get(k)!r})' for k in diff[:4]) + (f' and {len(diff) - 4} more' if len(diff) > 4 else '')
+            raise RunError(f"{out / 'recipe.yaml'} was edited after the run began: {shown}; a resumed run keeps its recipe, so undo the edit, "
+                           f"or train the edited recipe into another folder (training.output_dir)")
+        if max_steps is None and now['training.max_steps'] != was['training.max_steps']: max_steps = recipe.training.max_steps  # edited to extend
+        recipe.training.max_steps = was['training.max_steps']
+    how = f"Run.resume('{out}', max_steps=N), peftbench train --resume --max-steps N --out {out}"
+    if st['status'] == 'finished':
+        if max_steps is None: raise RunError(f"the run in '{out}' already finished at step {st['step']}; to train it further pass max_steps > {st['step']} ({how})")
+        if max_steps <= st['step']: raise RunError(f"max_steps {max_steps} is not beyond step {st['step']}, where the run in '{out}' finished; pass max_steps > {st['step']}")
+    elif st['trained'] and not st['checkpoint']:
+        raise RunError(f"the log of '{out}' records {st['trained']} trained steps but no complete checkpoint is left to continue from; "
+                       f"start the run again with overwrite=True (peftbench train --overwrite)")
+    elif max_steps is not None and st['checkpoint'] and max_steps <= _ck_step(st['checkpoint']):
+        raise RunError(f"max_steps {max_steps} is not beyond step {_ck_step(st['checkpoint'])} of the last checkpoint in '{out}'; pass a larger max_steps")
+    run = cls(recipe, hw)
     run.recipe.training.output_dir, run.out, run._resume = str(out), out, True
+    if max_steps is not None and max_steps != recipe.training.max_steps:
+        run._extended_from, run.recipe.training.max_steps = recipe.training.max_steps, max_steps
     return run
 
 class _resume:
-    "`run.resume()` continues a paused run; `Run.resume(folder)` continues a stopped or crashed one from its last checkpoint."
+    "`run.resume()` continues a paused run; `Run.resume(folder, max_steps=None)` continues a stopped, crashed or (with a larger `max_steps`) finished one."
     def __get__(self, obj, cls): return _unpause.__get__(obj) if obj is not None else _resume_run.__get__(cls)
 
 Run.start, Run.stop, Run.wait, Run.train, Run.pause, Run.resume = start, stop, wait, train, pause, _resume()
