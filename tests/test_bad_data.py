@@ -173,21 +173,36 @@ def test_max_length_beyond_positions_is_a_note():
 
 
 # ---------------------------------------------------------------- the CLI: non-zero exit, one sentence, the file named
-CLI_CASES = ['jsonl-malformed', 'csv-header-only', 'parquet-not-parquet']
+def run_main(argv) -> tuple[int, str]:
+    "`peftbench ARGV` in this process: (exit status, stdout and stderr together)."
+    import contextlib, io
+    from peftbench.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: rc = main([str(a) for a in argv])
+        except SystemExit as e: rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    return rc, out.getvalue() + err.getvalue()
 
 
-@pytest.mark.parametrize('case', CLI_CASES)
-def test_cli_bad_file(tmp_path, case):
+def run_exe(argv, cwd) -> tuple[int, str]:
+    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore'}
+    p = subprocess.run([str(Path(sys.executable).parent / 'peftbench'), *argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize('case, exe', [('jsonl-malformed', True), ('csv-header-only', False), ('parquet-not-parquet', False),
+                                       ('txt-latin1', False), ('jsonl-mixed-shapes', False)])
+def test_cli_bad_file(tmp_path, monkeypatch, case, exe):
+    "`peftbench train` (the real command, or its `main` in this process) on a bad data file: non-zero exit, the file and line named."
     name, body, says, line = CASES[case]
     f = make(tmp_path, name, body)
-    (tmp_path / 'r.yaml').write_text(f'data:\n  source: {f}\ntraining:\n  max_steps: 1\n')
-    env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1', 'PYTHONWARNINGS': 'ignore'}
-    p = subprocess.run([str(Path(sys.executable).parent / 'peftbench'), 'train', 'r.yaml', '--out', 'run'], cwd=tmp_path,
-                       capture_output=True, text=True, env=env, timeout=300)
-    assert p.returncode != 0 and 'Traceback' not in p.stderr, p.stderr
-    lines = [l for l in p.stderr.splitlines() if l.strip()]
-    assert len(lines) <= MAX_LINES and str(f) in p.stderr and says in p.stderr, p.stderr
-    if line is not None: assert f'line {line}' in p.stderr
+    (tmp_path / 'r.yaml').write_text(f'data:\n  source: {f}\n  template: chatml\ntraining:\n  max_steps: 1\n')
+    monkeypatch.chdir(tmp_path)
+    rc, msg = run_exe(['train', 'r.yaml', '--out', 'run'], tmp_path) if exe else run_main(['train', 'r.yaml', '--out', 'run'])
+    lines = [l for l in msg.splitlines() if l.strip()]
+    assert rc != 0 and 'Traceback' not in msg and len(lines) <= MAX_LINES, msg
+    assert str(f) in msg and says in msg, msg
+    if line is not None: assert f'line {line}' in msg, msg
 
 
 # ---------------------------------------------------------------- offline: a Hub id fails within 5 s, everywhere
