@@ -17,11 +17,13 @@ __all__ = ['sides_of', 'TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_m
 
 # %% ../nbs/07_compare.ipynb #2f653efe
 from .load import generate  # batched, left-padded, seeded generation lives with the loader
-from .train import COMPLETE
+from .train import COMPLETE, RunError, training
 
 # %% ../nbs/07_compare.ipynb #ee5501b3
 def sides_of(model, adapters=None) -> list[tuple]:
     "(label, what) pairs: what is None (the base), an adapter name of `model`, or a folder `Path` to load."
+    if (run := training(model)) is not None:  # switching its adapter off mid-step would kill the run
+        raise RunError(f"this model is training in run '{run.out}'; compare it once the run ends (run.wait()), or stop() the run first")
     if not hasattr(model, 'disable_adapter'):
         raise TypeError('compare needs a peft model (its adapter is switched off for the base side); for full fine-tuning, load the base separately')
     if adapters is None: return [('base', None), ('adapted', model.active_adapter)]

@@ -181,11 +181,12 @@ class RunPanel(Panel):
 
     def train(self):
         "Start a new run of the current recipe on a worker thread (the recipe is copied: later edits don't change it)."
-        from peftbench.train import Run
+        from peftbench.train import Run, RunError
         try: self.state.recipe.check(self.state.hw)
         except Exception as e:
             self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None
-        return self._begin(Run(copy.deepcopy(self.state.recipe), self.state.hw, overwrite=self.overwrite.value))
+        try: return self._begin(Run(copy.deepcopy(self.state.recipe), self.state.hw, overwrite=self.overwrite.value))
+        except RunError as e: self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None  # e.g. another run trains in this process
 
     def pause(self):
         if self._run is not None: self._run.pause(); self._draw.request()
@@ -196,9 +197,11 @@ class RunPanel(Panel):
 
     def resume(self):
         "Continue a paused run, or start a run from the last checkpoint of a stopped, crashed or logged one."
-        from peftbench.train import Run
+        from peftbench.train import Run, RunError
+        from peftbench.recipe import RecipeError
         if self._run is not None and self._run.status == 'paused': self._run.resume(); return self._run
-        return self._begin(Run.resume(self.state.recipe.training.output_dir, self.state.hw))
+        try: return self._begin(Run.resume(self.state.recipe.training.output_dir, self.state.hw))
+        except (RunError, RecipeError) as e: self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None  # e.g. already finished
 
     def wait(self, timeout=None):
         "Block until the run ends (for scripts and tests; the buttons never block)."

@@ -555,7 +555,7 @@ def _resume_run(cls, out, hw: Hardware | None = None, max_steps: int | None = No
         if max_steps is None: raise RunError(f"the run in '{out}' already finished at step {st['step']}; to train it further pass max_steps > {st['step']} ({how})")
         if max_steps <= st['step']: raise RunError(f"max_steps {max_steps} is not beyond step {st['step']}, where the run in '{out}' finished; pass max_steps > {st['step']}")
     elif st['trained'] and not st['checkpoint']:
-        raise RunError(f"the log of '{out}' records {st['trained']} trained steps but no complete checkpoint is left to continue from; "
+        raise RunError(f"the log of '{out}' records {st['trained']} trained step{'s' if st['trained'] != 1 else ''} but no complete checkpoint is left to continue from; "
                        f"start the run again with overwrite=True (peftbench train --overwrite)")
     elif max_steps is not None and st['checkpoint'] and max_steps <= _ck_step(st['checkpoint']):
         raise RunError(f"max_steps {max_steps} is not beyond step {_ck_step(st['checkpoint'])} of the last checkpoint in '{out}'; pass a larger max_steps")

@@ -66,8 +66,9 @@ def resume(out):
     from peftbench.train import Run, RunError
     from peftbench.recipe import Hardware
     try: Run.resume(out, Hardware()).train(); return
-    except RunError as e: Path(out + '.refused').write_text(str(e))
-    Run(recipe(out), Hardware(), overwrite='overwrite=True' in str(e)).train()
+    except RunError as e: why = str(e)
+    Path(out + '.refused').write_text(why)
+    Run(recipe(out), Hardware(), overwrite='overwrite=True' in why).train()
 
 
 def adapter(out):
