@@ -56,7 +56,7 @@ class CodePanel(Panel):
         if not ch['new']: return
         f = ch['new'][0]
         fmt = 'json' if f['name'].endswith('.json') else 'yaml'
-        try: self.state.load(Recipe.from_text(bytes(f['content']).decode(), fmt)); self.msg.value = f"loaded <code>{_esc(f['name'])}</code>"
+        try: self.state.load(Recipe.from_text(bytes(f['content']), fmt, name=f['name'])); self.msg.value = f"loaded <code>{_esc(f['name'])}</code>"
         except Exception as e: self.msg.value = f"<span style='color:#c62828'>{_esc(e)}</span>"
 
     def refresh(self, path):
