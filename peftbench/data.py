@@ -16,8 +16,8 @@ from .recipe import Recipe, Hardware, TEMPLATES
 # %% auto #0
 __all__ = ['BUILDERS', 'SHAPE_COLUMNS', 'OPTIONAL', 'PREFERENCE', 'ROLES', 'ALIASES', 'SCAN_BYTES', 'SPLIT_WORDS',
            'CHAT_TEMPLATES', 'DataError', 'DataWarning', 'detect_shape', 'check_columns', 'row_problem', 'clean',
-           'check_file', 'load_source', 'render', 'resolve_template', 'examples', 'tokenize', 'tokenizer_for',
-           'shapes_of', 'load_data', 'Preview', 'preview']
+           'check_file', 'check_source', 'load_source', 'render', 'resolve_template', 'examples', 'tokenize',
+           'tokenizer_for', 'shapes_of', 'load_data', 'Preview', 'preview']
 
 # %% ../nbs/04_data.ipynb #26504888
 class DataError(ValueError):
@@ -287,9 +287,6 @@ def _hub_offline(on: bool):
         finally: constants.HF_HUB_OFFLINE, dc.HF_HUB_OFFLINE = was
     return cm()
 
-def _is_hub_id(source) -> bool:
-    return isinstance(source, str) and source != 'pico' and not Path(source).expanduser().exists() and not source.startswith(('.', '/', '~')) and Path(source).suffix not in BUILDERS
-
 def _hub_dataset(source: str, split: str = 'train') -> bool:
     "Whether Hub data set `source` must come from the local cache (the catalog's `hub_local_only`), as a `DataError` when it cannot come from anywhere."
     from peftbench.catalog import hub_local_only, HubError
@@ -315,6 +312,16 @@ def _source(source, split: str = 'train'):
     except Exception as e:
         raise DataError(f"could not load data set '{source}' (split {split!r}) from the Hub: {_why(e)}; "
                         "check the id and your network, or pass a local file") from None
+
+def check_source(source, split: str = 'train'):
+    "A `DataError` now, before anything slow is imported, when `source` cannot be read: a missing or malformed file, a Hub id offline and not cached."
+    if not isinstance(source, str) or source == 'pico': return
+    p = Path(source).expanduser()
+    if p.exists():
+        for f in [f for fs in _file_splits(p).values() for f in fs]:
+            if why := check_file(f)[0]: raise DataError(why)
+    elif source.startswith(('.', '/', '~')) or p.suffix in BUILDERS: raise DataError(f"data file '{source}' does not exist; check data.source")
+    else: _hub_dataset(source, split)
 
 def load_source(source, split: str = 'train'):
     "The raw rows behind `data.source`: a `datasets.Dataset`, or the list of dicts given in memory."
@@ -616,8 +623,7 @@ class Preview:
 # %% ../nbs/04_data.ipynb #19588787
 def preview(recipe: Recipe, n: int = 3, tokenizer=None, source=None, split: str = 'train', limit: int | None = 5000) -> Preview:
     "The first `n` examples of `split` as the model will see them, with statistics over up to `limit` examples."
-    src = recipe.data.source if source is None else source
-    if _is_hub_id(src): _hub_dataset(src, recipe.data.split)  # offline, fail before loading the tokenizer
+    check_source(recipe.data.source if source is None else source, recipe.data.split)  # fail before loading the tokenizer
     tok = tokenizer if tokenizer is not None else tokenizer_for(recipe)
     dd = load_data(recipe, tok, source, lengths=False)  # the statistics below count what truncation cuts
     if split not in dd: raise DataError(f"there is no {split!r} split to preview; there is {', '.join(map(repr, dd))}")

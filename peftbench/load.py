@@ -12,7 +12,8 @@ from pathlib import Path
 from .recipe import Recipe, Hardware
 
 # %% auto #0
-__all__ = ['LoadError', 'load_tokenizer', 'load_base', 'linear_layers', 'load', 'generate', 'ParamReport', 'param_report']
+__all__ = ['LoadError', 'model_options', 'load_tokenizer', 'load_base', 'linear_layers', 'load', 'generate', 'ParamReport',
+           'param_report']
 
 # %% ../nbs/05_load.ipynb #f320761c
 from .catalog import resolve_model, ModelError, HubError, hub_options
@@ -20,7 +21,7 @@ from .catalog import resolve_model, ModelError, HubError, hub_options
 class LoadError(ModelError):
     "A model or tokenizer that cannot be loaded, with what to change."
 
-def _hub_kw(recipe: Recipe) -> dict:
+def model_options(recipe: Recipe) -> dict:
     "`from_pretrained` options for where the model comes from (the catalog's `hub_options`), as a `LoadError` when it cannot come from anywhere."
     try: return hub_options(recipe.model.name)
     except HubError as e: raise LoadError(f"cannot load model '{recipe.model.name}': {e}") from None
@@ -40,7 +41,7 @@ def _explain(name, e) -> LoadError:
 # %% ../nbs/05_load.ipynb #1c575847
 def load_tokenizer(recipe: Recipe):
     "The tokenizer, with a pad token (the EOS token where it has none) and right padding for training."
-    where = _hub_kw(recipe)  # before the slow import: offline, an uncached Hub id fails at once
+    where = model_options(recipe)  # before the slow import: offline, an uncached Hub id fails at once
     from transformers import AutoTokenizer
     name = resolve_model(recipe.model.name)
     try: tok = AutoTokenizer.from_pretrained(name, revision=recipe.model.revision, trust_remote_code=recipe.model.trust_remote_code, **where)
@@ -52,7 +53,7 @@ def load_tokenizer(recipe: Recipe):
 # %% ../nbs/05_load.ipynb #d066095e
 def load_base(recipe: Recipe, hw: Hardware | None = None):
     "The base model as the recipe asks: dtype, attention, quantization and k-bit preparation, no adapter yet."
-    where = _hub_kw(recipe)
+    where = model_options(recipe)
     import torch
     from transformers import AutoModelForCausalLM
     hw = hw or Hardware.detect()
@@ -106,7 +107,7 @@ def _check_saved(recipe, model):
 # %% ../nbs/05_load.ipynb #9dda898c
 def load(recipe: Recipe, hw: Hardware | None = None, total_steps: int | None = None):
     "Model and tokenizer ready to train: the base, then the recipe's PEFT method (all weights for `full`)."
-    _hub_kw(recipe)  # first: offline, an uncached Hub id fails before anything slow
+    model_options(recipe)  # first: offline, an uncached Hub id fails before anything slow
     hw = hw or Hardware.detect()
     recipe.check(hw)
     tok = load_tokenizer(recipe)
