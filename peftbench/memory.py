@@ -8,6 +8,7 @@ Docs: https://peftbench.github.io/peftbench/memory.html.md"""
 from __future__ import annotations
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from .recipe import Recipe, Hardware, LORA_FAMILY, PROMPT_METHODS
 from .catalog import Arch, GPU, GPUS, arch, find_gpu, resolve_model, MiB, GiB
 
@@ -261,6 +262,7 @@ def alloc_setting(environ=None) -> str:
     if v is None: return 'expandable_segments' if _has_expandable() else 'default'
     return 'expandable_segments' if 'expandable_segments:true' in v.replace(' ', '').lower() else 'default'
 
+@lru_cache(maxsize=None)
 def _has_expandable() -> bool:
     "torch 2.1 and later have expandable segments in the CUDA caching allocator."
     import importlib.metadata as md
@@ -296,7 +298,6 @@ def attn_used(r: Recipe, a: Arch | None = None) -> str:
     if m != 'auto': return m
     return 'sdpa' if _supports_sdpa((a or arch(r.model.name)).model_type) else 'eager'
 
-from functools import lru_cache
 @lru_cache(maxsize=None)
 def _supports_sdpa(model_type: str) -> bool:
     try:
@@ -365,7 +366,7 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
     if r.quantization.mode == '8bit': notes.append('LLM.int8 keeps each linear\'s input for its backward, also under gradient checkpointing')
     from_gpu = {}
     if r.quantization.mode != 'none': from_gpu['activations'] = GPU_MODELLED['8bit' == r.quantization.mode and 'int8' or 'kbit']
-    if attn != r.model.attn_implementation: notes.append(f"attention: {attn} (transformers' choice for {a.model_type})")
+    if attn != r.model.attn_implementation and attn != 'sdpa': notes.append(f"attention: {attn} (transformers' choice for {a.model_type})")
     title = f"{a.name or r.model.name} · {ad.method}" + (f" r={ad.r}" if ad.method not in PROMPT_METHODS + ('full', 'ia3') else '') + \
             f" · {r.quantization.mode if r.quantization.mode != 'none' else r.resolved_dtype(hw)} · batch {t.batch_size} × {s} tokens" + \
             (' · checkpointing' if t.gradient_checkpointing else '')
@@ -500,6 +501,24 @@ def _hf_config(name: str):
     return AutoConfig.for_model(a.model_type, **kw)
 
 # %% ../nbs/02_memory.ipynb #ea6dfdf4
+def _kbit_forward(mod, mode: str):
+    "A stand-in linear's forward as bitsandbytes runs it on CUDA: the matmul in the weight's dtype, the output in the input's; LLM.int8 keeps its input in `ctx`."
+    import torch
+    import torch.nn.functional as F
+    class _Int8(torch.autograd.Function):  # MatMul8bitLt: ctx.tensors = (CAt, subA, A), outside autograd's saved-tensor hooks
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.kept, ctx.w = x, w
+            return F.linear(x.to(w.dtype), w).to(x.dtype)
+        @staticmethod
+        def backward(ctx, g):
+            return g.to(ctx.kept.dtype) @ ctx.w.to(ctx.kept.dtype), None  # the int8 weight dequantised in the input's dtype
+    def forward(x):
+        if mode == '8bit': return _Int8.apply(x, mod.weight)
+        return F.linear(x.to(mod.weight.dtype), mod.weight).to(x.dtype)
+    return forward
+
+#| export
 def _fake_model(r: Recipe, cfg, w: str, c: str, fm):
     "The recipe's model as `load` builds it, on fake CPU tensors; returns (model, {param: quantized bytes})."
     import torch
@@ -516,6 +535,7 @@ def _fake_model(r: Recipe, cfg, w: str, c: str, fm):
         for n, mod in model.named_modules():
             if isinstance(mod, torch.nn.Linear) and n.split('.')[-1] in names:
                 mod.weight.data = mod.weight.data.to(getattr(torch, c))
+                mod.forward = _kbit_forward(mod, q.mode)
                 o, i = mod.weight.shape
                 quant[mod.weight] = i*o + 4*o if q.mode == '8bit' else i*o*(Q4_DQ_BYTES if q.double_quant else Q4_BYTES) + 1024
     add_fused_lm_head(model, outputs=('log_probs', 'entropy', 'is_top1'))

@@ -102,7 +102,9 @@ class VramPanel(Panel):
             return
         cap, v = e.capacity, e.verdict
         use = f' of {fmt_bytes(cap)} ({e.total_bytes / cap:.0%})' if cap else ''
-        self.total.value = (f'peak <b>{fmt_bytes(e.peak_allocated_bytes)}</b> allocated · <b>{fmt_bytes(e.total_bytes)}</b> in use{use}'
+        real = (f' · real run <b>{fmt_bytes(e.real_run_bytes)}</b> <span title="reserved memory plus CUDA context after many steps of '
+                f'variable-length batches ({e.allocator})">(after many steps)</span>') if e.real_run else ''
+        self.total.value = (f'3-step peak <b>{fmt_bytes(e.peak_allocated_bytes)}</b> allocated · <b>{fmt_bytes(e.total_bytes)}</b> in use{use}{real}'
                             f' · peak in {e.phase}<br><span style="color:#777;font-size:90%">{_esc(e.title)} · {e.trainable_params:,} trainable</span>')
         color = VERDICTS.get(v, '#555')
         badge = f'<span style="background:{color};color:white;border-radius:3px;padding:1px 6px">{v}</span>' if v else ''
