@@ -59,7 +59,7 @@ def _base(recipe: Recipe, hw: Hardware, quantized: bool = True):
     from peftbench.load import _explain
     m, quant = recipe.model, recipe.bnb_config(hw) if quantized else None
     kw = dict(dtype=getattr(torch, recipe.resolved_dtype(hw)), revision=m.revision, trust_remote_code=m.trust_remote_code,
-              attn_implementation=m.attn_implementation)
+              attn_implementation=None if m.attn_implementation == 'auto' else m.attn_implementation)
     if quant is not None: kw.update(quantization_config=quant, device_map={'': 0} if hw.cuda else None)
     try: model = AutoModelForCausalLM.from_pretrained(resolve_model(m.name), **kw)
     except Exception as e: raise _explain(m.name, e) from None
@@ -336,6 +336,7 @@ __HEADER__ from a peftbench recipe; edit RECIPE to change the run.
     accelerate launch --config_file __CONFIG__ __SCRIPT__    # many GPUs: DDP, FSDP or DeepSpeed, as the config says
 """
 import hashlib, importlib, json, os
+os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')  # less fragmentation as batch shapes change; before torch starts CUDA
 import torch
 
 __PLACES__RECIPE = __RECIPE__
