@@ -6,7 +6,7 @@ Docs: https://peftbench.github.io/peftbench/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #411bcef3
 from __future__ import annotations
-import argparse, difflib, inspect, json, logging, os, platform, sys, time, warnings
+import argparse, difflib, json, logging, os, platform, sys, time, warnings
 from pathlib import Path
 from .recipe import Recipe, RecipeError, Hardware
 
@@ -167,11 +167,7 @@ def _estimate_cmd(a):
 def _train_cmd(a):
     from peftbench.train import Run, RunError
     quiet()
-    if a.resume:
-        kw = {} if a.max_steps is None else dict(max_steps=a.max_steps)
-        if kw and 'max_steps' not in inspect.signature(Run.resume).parameters:
-            raise RecipeError(['--max-steps cannot change a run being resumed; resume without it, or start a new run with --max-steps'])
-        run = Run.resume(a.out, **kw)
+    if a.resume: run = Run.resume(a.out, max_steps=a.max_steps)  # a larger total extends the run; Run.resume refuses any other
     else:
         r = Recipe.load(a.recipe)
         r.training.output_dir = a.out or r.training.output_dir
