@@ -409,6 +409,7 @@ def tokenize(recipe: Recipe, ds, tokenizer):
 # %% ../nbs/04_data.ipynb #f21e0b9c
 def tokenizer_for(recipe: Recipe):
     "The model's tokenizer, for formatting and previews (a `DataError` if it cannot be loaded)."
+    recipe.check_types()  # a quoted 'false' never reaches trust_remote_code
     from peftbench.catalog import resolve_model, hub_options, ModelError
     m = recipe.model
     try: where = hub_options(m.name)  # offline, an uncached Hub id fails here at once
@@ -511,6 +512,7 @@ def _positions(recipe: Recipe) -> str | None:
 
 def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True):
     "A `DatasetDict` with `train` (and `eval` from `data.eval_split` or `data.eval_fraction`) in a shape TRL trains on, with `notes` and `counts`."
+    recipe.check_types()
     from datasets import DatasetDict
     d, notes, counts = recipe.data, [], {'train': {}}
     src = d.source if source is None else source

@@ -23,6 +23,7 @@ class LoadError(ModelError):
 
 def model_options(recipe: Recipe) -> dict:
     "`from_pretrained` options for where the model comes from (the catalog's `hub_options`), as a `LoadError` when it cannot come from anywhere."
+    recipe.check_types()  # a quoted 'false' never reaches trust_remote_code
     try: return hub_options(recipe.model.name)
     except HubError as e: raise LoadError(f"cannot load model '{recipe.model.name}': {e}") from None
 
