@@ -33,7 +33,7 @@ out = dict(
     equality='adapter tensors bit for bit (numpy.array_equal) and the per-step loss curve exactly equal to the uninterrupted run',
     seconds=round(time.time() - t0, 1), machine=machine(),
     versions=dict(torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__, trl=trl.__version__, accelerate=accelerate.__version__),
-    rows=[{k: r[k] for k in ('scenario', 'fault', 'first_exit', 'state_after_fault', 'checkpoint_after_fault', 'torn_line', 'resume_refused',
+    rows=[{k: r[k] for k in ('scenario', 'fault', 'first_exit', 'traceback_shown', 'state_after_fault', 'checkpoint_after_fault', 'torn_line', 'resume_refused',
                              'end', 'end_step', 'adapter_equal', 'curve_equal', 'checkpoints', 'passed', 'seconds')} for r in rows])
 (root / 'bench' / 'results' / 'faults.json').write_text(json.dumps(out, indent=1) + '\n')
 print(f"{out['passed']}/{out['scenarios']} scenarios passed in {out['seconds']} s -> bench/results/faults.json")

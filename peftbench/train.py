@@ -239,6 +239,8 @@ class _FolderLock:
         if self.fd is None: return
         import fcntl
         fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
+    def __del__(self):  # a prepared run that is dropped without training lets go of its folder
+        with contextlib.suppress(Exception): self.release()
 
 _active, _guard = [None], threading.Lock()
 
@@ -287,9 +289,9 @@ def _refusal(out, st) -> RunError:
                     f"(peftbench train --resume --out {out}), or {other}")
 
 def _clear(out):
-    "Delete what an earlier run left in `out` (asked for with overwrite=True)."
+    "Delete the log and checkpoints an earlier run left in `out` (asked for with overwrite=True); its saved weights are replaced at the end."
     (out / LOG).unlink(missing_ok=True)
-    for p in [*_checkpoints(out), out / 'adapter', out / 'model']: shutil.rmtree(p, ignore_errors=True)
+    for p in _checkpoints(out): shutil.rmtree(p, ignore_errors=True)
 
 def _prepare(self):
     from trl import SFTTrainer
@@ -465,6 +467,9 @@ def _can_start(self):
     if self._trained and not last_checkpoint(self.out):
         raise RunError(f"this run trained {self.trainer.state.global_step} steps but left no complete checkpoint to continue from; start a new Run with overwrite=True")
     _claim(self)
+    if self.trainer is not None and self._lock is None:  # again, after a stop
+        try: self._lock = _FolderLock(self.out).acquire()
+        except RunError: _unclaim(self); raise
     self._stop.clear(); self._done.clear()
 
 def start(self):
@@ -535,6 +540,7 @@ def _flat(d, pre=''):
 
 def _resume_run(cls, out, hw: Hardware | None = None, max_steps: int | None = None):
     "A run that continues the one in folder `out` from its last checkpoint (call `start()` or `train()`); `max_steps` sets a new, larger total."
+    if out is None or str(out).strip() == '': raise RunError('give the folder of the run to resume (Run.resume(folder), peftbench train --resume --out DIR)')
     out = Path(out)
     if not (out / 'recipe.yaml').is_file(): raise RunError(f"'{out}' is not a run folder (no recipe.yaml); pass the output_dir of an earlier run")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps <= 0):

@@ -14,9 +14,9 @@ SCENARIOS = {  # name: PEFTBENCH_FAULT, or 'ext:STEP:SIGNAL' for a signal sent f
     'kill_in_save': 'in_save:4:kill', 'kill_before_marker': 'before_marker:4:kill', 'kill_after_marker_before_rotation': 'after_marker:4:kill',
     'kill_in_rotation': 'in_rotate:4:kill', 'kill_torn_log_line': 'in_log:3:kill', 'kill_in_final_save': 'final::kill',
     'term_step3': 'step_end:3:term', 'term_in_save': 'in_save:4:term', 'int_step3': 'step_end:3:int', 'int_in_save': 'in_save:4:int',
-    'int_loading': 'loading::int', 'ext_kill': 'ext:3:kill', 'ext_term': 'ext:3:term', 'ext_int': 'ext:3:int',
+    'int_loading': 'loading::int', 'ext_kill': 'ext:3:kill', 'ext_term': 'ext:3:term', 'ext_int': 'ext:3:int', 'ext_int_twice': 'ext:3:int2',
 }
-SIGS = {'kill': signal.SIGKILL, 'term': signal.SIGTERM, 'int': signal.SIGINT}
+SIGS = {'kill': signal.SIGKILL, 'term': signal.SIGTERM, 'int': signal.SIGINT, 'int2': signal.SIGINT}  # int2: Ctrl-C twice
 
 
 def recipe(out):
@@ -90,11 +90,15 @@ def scenario(base, name, spec, ref):
             if p: first = 'ended before the signal'; break
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                if any(e['event'] == 'train' and e['step'] >= int(at) for e in read_log(out)): os.kill(pid, SIGS[sig]); first = wait(pid)
+                if any(e['event'] == 'train' and e['step'] >= int(at) for e in read_log(out)):
+                    os.kill(pid, SIGS[sig])
+                    if sig == 'int2': time.sleep(0.3); os.kill(pid, signal.SIGINT)
+                    first = wait(pid)
             time.sleep(0.02)
     else:
         first = wait(fork(lambda: first_run(out), f'{out}.first.txt', fault=spec))
     after_fault = folder_state(out)
+    traceback_shown = 'Traceback' in Path(f'{out}.first.txt').read_text(errors='replace')
     torn = Path(out, LOG).is_file() and not Path(out, LOG).read_bytes().endswith(b'\n')
     second = wait(fork(lambda: resume(out), f'{out}.resume.txt'))
     refused = Path(out + '.refused').read_text() if Path(out + '.refused').exists() else None
@@ -107,7 +111,7 @@ def scenario(base, name, spec, ref):
     same = Path(out, 'adapter').is_dir() and all(np.array_equal(a, b) for a, b in zip(*(adapter(o) for o in (out, ref)))) \
         and set(adapter(out)) == set(adapter(ref))
     ref_curve = curve(read_log(ref))
-    return dict(scenario=name, fault=spec, first_exit=first, first_error=first_error, state_after_fault=after_fault['status'], step_after_fault=after_fault['trained'],
+    return dict(scenario=name, fault=spec, first_exit=first, first_error=first_error, traceback_shown=traceback_shown, state_after_fault=after_fault['status'], step_after_fault=after_fault['trained'],
                 checkpoint_after_fault=after_fault['checkpoint'] and Path(after_fault['checkpoint']).name, torn_line=torn,
                 resume_refused=refused, resume_exit=second, end=end.get('status'), end_step=end.get('step'), log_error=bad_log,
                 repaired=[e['line'] for e in ev if e['event'] == 'repair'], adapter_equal=bool(same),
@@ -120,6 +124,7 @@ def passed(r) -> bool:
     ok = r['resume_exit'] == 0 and r['end'] == 'finished' and r['end_step'] == STEPS and r['log_error'] is None
     ok = ok and r['adapter_equal'] and r['curve_continuous'] and r['curve_equal'] and r['checkpoints'] == [f'checkpoint-{STEPS}']
     if r['torn_line']: ok = ok and len(r['repaired']) == 1
+    if r['fault'].split(':')[2] in ('term', 'int', 'int2') and r['fault'] != 'loading::int': ok = ok and r['first_exit'] == 0 and not r['traceback_shown']
     if r['first_error']: ok = ok and '\n' not in r['first_error'] and r['fault'] == 'loading::int'  # Ctrl-C while loading: one sentence
     if r['resume_refused']:  # only where nothing complete was left to continue from, and said so
         ok = ok and r['checkpoint_after_fault'] is None and ('no complete checkpoint' in r['resume_refused'] or 'not a run folder' in r['resume_refused'])
