@@ -165,14 +165,19 @@ def _estimate_cmd(a):
 
 # %% ../nbs/20_cli.ipynb #097e9070
 def _train_cmd(a):
-    from peftbench.train import Run, RunError
-    quiet()
-    if a.resume: run = Run.resume(a.out, max_steps=a.max_steps)  # a larger total extends the run; Run.resume refuses any other
-    else:
+    from peftbench.memory import cuda_alloc_conf
+    cuda_alloc_conf()  # before anything starts CUDA: less fragmentation as batch shapes change
+    if not a.resume:
         r = Recipe.load(a.recipe)
         r.training.output_dir = a.out or r.training.output_dir
         if a.max_steps is not None: r.training.max_steps = a.max_steps
-        run = Run(r, overwrite=a.overwrite)
+        from peftbench.data import check_source
+        from peftbench.load import model_options
+        check_source(r.data.source, r.data.split); model_options(r)  # a missing file or an unreachable Hub id fails now, before the slow imports
+    from peftbench.train import Run, RunError
+    quiet()
+    if a.resume: run = Run.resume(a.out, max_steps=a.max_steps)  # a larger total extends the run; Run.resume refuses any other
+    else: run = Run(r, overwrite=a.overwrite)
     run.prepare()
     for n in getattr(run.data, 'notes', None) or []: print(f'peftbench: note: {n}', file=sys.stderr)
     run.subscribe(Progress())
