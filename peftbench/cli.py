@@ -268,6 +268,7 @@ def main(argv=None):
         return 130
     except Exception as ex:
         if debug: raise
+        if type(ex).__name__ == 'Interrupted': print(f'peftbench: {_line(ex)}', file=sys.stderr); return 130  # a second Ctrl-C, or one while loading
         bad, line, kind = any(c.__name__ in _BAD_INPUT for c in type(ex).__mro__) or isinstance(ex, (ValueError, OSError)), _line(ex), type(ex).__name__
         if isinstance(ex, RecipeError) and len(ex.problems) > 1: msg = 'the recipe has problems:\n' + '\n'.join(f'- {_line(q)}' for q in ex.problems)
         elif bad or kind == 'RunError': msg = line

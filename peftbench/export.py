@@ -192,18 +192,15 @@ def shareable(recipe: Recipe, root=None) -> tuple[Recipe, dict]:
 
 # %% ../nbs/08_export.ipynb #060eb1a1
 def events(run_dir) -> list[dict]:
-    "The events of a run from its `log.jsonl`; a line torn by a crash mid-write is skipped."
-    log = Path(run_dir) / 'log.jsonl'
-    out = []
-    for l in (log.read_text().splitlines() if log.is_file() else []):
-        try: out.append(json.loads(l))
-        except json.JSONDecodeError: pass
-    return out
+    "The events of a run from its `log.jsonl` (`train.read_log`: a line that does not parse is skipped with a warning naming file and line)."
+    from peftbench.train import read_log
+    return read_log(run_dir)
 
 # %% ../nbs/08_export.ipynb #926d5332
 def loss_svg(evs, width: int = 560, height: int = 300) -> str:
     "An SVG line plot of the train (and eval) loss by step: plain text, the same for the same log."
-    series = {'train': [(e['step'], e['loss']) for e in evs if e.get('event') == 'train' and _finite(e.get('loss'))],
+    from peftbench.train import trained
+    series = {'train': [(e['step'], e['loss']) for e in trained(evs) if _finite(e.get('loss'))],
               'eval': [(e['step'], e['eval_loss']) for e in evs if e.get('event') == 'eval' and _finite(e.get('eval_loss'))]}
     pts = [p for s in series.values() for p in s]
     if not pts: raise ExportError('the log has no finite losses to plot')

@@ -35,7 +35,8 @@ def smooth(ys: list, weight: float = 0.9) -> list:
 
 def series(events: list) -> dict:
     "Step-indexed series from run events: train loss, its smoothed form, eval loss, learning rate."
-    tr = [e for e in events if e.get('event') == 'train' and e.get('loss') is not None and math.isfinite(e['loss'])]
+    from peftbench.train import trained
+    tr = [e for e in trained(events) if e.get('loss') is not None and math.isfinite(e['loss'])]
     ev = [e for e in events if e.get('event') == 'eval']
     steps, loss = [e['step'] for e in tr], [e['loss'] for e in tr]
     return dict(steps=steps, loss=loss, smooth=smooth(loss), eval_steps=[e['step'] for e in ev], eval=[e['eval_loss'] for e in ev],

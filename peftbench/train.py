@@ -11,8 +11,8 @@ from pathlib import Path
 from .recipe import Recipe, Hardware, RecipeError
 
 # %% auto #0
-__all__ = ['COMPLETE', 'LOG', 'LOCK', 'RunError', 'Interrupted', 'last_checkpoint', 'Run', 'read_log', 'curve', 'folder_state',
-           'training', 'prepare', 'save_final', 'start', 'stop', 'wait', 'train', 'pause']
+__all__ = ['COMPLETE', 'LOG', 'LOCK', 'RunError', 'Interrupted', 'last_checkpoint', 'Run', 'read_log', 'trained', 'curve',
+           'folder_state', 'training', 'prepare', 'save_final', 'start', 'stop', 'wait', 'train', 'pause']
 
 # %% ../nbs/06_train.ipynb #5d712bbd
 class RunError(RuntimeError):
@@ -193,14 +193,18 @@ def _repair_log(run):
     n = b[:cut].count(b'\n') + 1
     run._emit(dict(event='repair', line=n, text=torn.decode('utf-8', 'replace'), note=f'{p}, line {n}: a line torn by a crash was cut and is kept here'))
 
-def curve(events) -> list[tuple[int, float]]:
-    "The loss per step, each step once: a resumed run's steps replace those trained after its checkpoint before a crash or stop."
-    pts = {}
+def trained(events) -> list[dict]:
+    "The `train` events, each step once: a resumed run's steps replace those trained after its checkpoint before a crash or stop."
+    got = {}
     for e in events:
         if e.get('event') == 'start' and e.get('step') is not None:
-            for s in [s for s in pts if s > e['step']]: del pts[s]
-        elif e.get('event') == 'train': pts[e['step']] = e['loss']
-    return sorted(pts.items())
+            for s in [s for s in got if s > e['step']]: del got[s]
+        elif e.get('event') == 'train': got[e['step']] = e
+    return [got[s] for s in sorted(got)]
+
+def curve(events) -> list[tuple[int, float]]:
+    "The loss per step, each step once (see `trained`)."
+    return [(e['step'], e['loss']) for e in trained(events)]
 
 def folder_state(out) -> dict:
     "What run folder `out` holds: `status` (empty, finished, stopped, failed, crashed: begun and never ended, or saved: weights only), the last `step` and `checkpoint`."
@@ -294,6 +298,11 @@ def _clear(out):
     for p in _checkpoints(out): shutil.rmtree(p, ignore_errors=True)
 
 def _prepare(self):
+    from peftbench.memory import cuda_alloc_conf
+    from peftbench.data import check_source
+    from peftbench.load import model_options
+    cuda_alloc_conf()  # expandable segments unless the user set PYTORCH_CUDA_ALLOC_CONF; before CUDA starts
+    check_source(self.recipe.data.source, self.recipe.data.split); model_options(self.recipe)  # missing or unreachable: fail before slow imports
     from trl import SFTTrainer
     from peftbench.data import load_data
     from peftbench.load import load
@@ -420,7 +429,8 @@ def _train_loop(self):
     ck = last_checkpoint(self.out) if self._resume or self._trained else None  # start() after stop() continues from the checkpoint
     self._first_step = _ck_step(ck) if ck else 0
     total = self.recipe.training.max_steps
-    self._emit(dict(event='start', step=self._first_step, resumed_from=ck, max_steps=total, extended_from=self._extended_from, recipe=self.recipe.to_dict()))
+    self._emit(dict(event='start', step=self._first_step, resumed_from=ck, max_steps=total, extended_from=self._extended_from, recipe=self.recipe.to_dict(),
+                    data_notes=list(getattr(self.data, 'notes', [])), data_counts=getattr(self.data, 'counts', None)))
     t0, status, early, aborted, detail = time.time(), 'finished', False, False, None
     step = self._first_step
     try:

@@ -98,6 +98,8 @@ def test_train_prints_dropped_rows_and_resume_honours_max_steps(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     notes = [l for l in p.stderr.splitlines() if l.startswith('peftbench: note:')]
     assert len(notes) == 1 and '1 of 41 rows dropped' in notes[0] and "'completion' is empty" in notes[0], p.stderr[-2000:]
+    start = next(json.loads(l) for l in (tmp_path / 'run' / 'log.jsonl').read_text().splitlines() if '"start"' in l)
+    assert start['data_notes'] == [notes[0].split('note: ', 1)[1]] and start['data_counts']['train']['dropped'] == 1, start  # the log keeps them too
     p = cli('train', '--resume', '--out', 'run', '--max-steps', '3', cwd=tmp_path)
     log = [json.loads(l) for l in (tmp_path / 'run' / 'log.jsonl').read_text().splitlines() if l.strip()]
     if p.returncode == 0: assert log[-1]['status'] == 'finished' and log[-1]['step'] == 3, log[-1]  # extended as asked
