@@ -171,6 +171,7 @@ def _train_cmd(a):
         r = Recipe.load(a.recipe)
         r.training.output_dir = a.out or r.training.output_dir
         if a.max_steps is not None: r.training.max_steps = a.max_steps
+        r.check(Hardware.detect())  # the recipe first, as Run does
         from peftbench.data import check_source
         from peftbench.load import model_options
         check_source(r.data.source, r.data.split); model_options(r)  # a missing file or an unreachable Hub id fails now, before the slow imports

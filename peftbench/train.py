@@ -236,8 +236,11 @@ class _FolderLock:
             pid = os.pread(fd, 32, 0).decode(errors='replace').strip(); os.close(fd)
             who = 'another run in this process' if pid == str(os.getpid()) else f'another process (pid {pid or "unknown"})'
             raise RunError(f"run folder '{self.path.parent}' is in use by {who}; wait for that run to end, or choose another training.output_dir") from None
-        os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
         self.fd = fd
+        return self
+    def own(self):
+        "Write this process's pid into the lock file (for the message others get), once the run may use the folder: a refused run changes nothing."
+        if self.fd is not None: os.ftruncate(self.fd, 0); os.pwrite(self.fd, f'{os.getpid()}\n'.encode(), 0)
         return self
     def release(self):
         if self.fd is None: return
@@ -302,18 +305,19 @@ def _prepare(self):
     from peftbench.data import check_source
     from peftbench.load import model_options
     cuda_alloc_conf()  # expandable segments unless the user set PYTORCH_CUDA_ALLOC_CONF; before CUDA starts
+    self.hw = self.hw or Hardware.detect()
+    self.recipe.check(self.hw)
     check_source(self.recipe.data.source, self.recipe.data.split); model_options(self.recipe)  # missing or unreachable: fail before slow imports
     from trl import SFTTrainer
     from peftbench.data import load_data
     from peftbench.load import load
-    self.hw = self.hw or Hardware.detect()
-    self.recipe.check(self.hw)
     self.out.mkdir(parents=True, exist_ok=True)
     self._lock = _FolderLock(self.out).acquire()
     st = folder_state(self.out)
     if not self._resume:
         if st['status'] not in ('empty',) and not self.overwrite: raise _refusal(self.out, st)
         _clear(self.out)
+    self._lock.own()
     self._owns = True
     if self._resume: _repair_log(self)
     self.recipe.save(self.out / 'recipe.yaml')  # first: a run killed while loading can be resumed
@@ -478,7 +482,7 @@ def _can_start(self):
         raise RunError(f"this run trained {self.trainer.state.global_step} steps but left no complete checkpoint to continue from; start a new Run with overwrite=True")
     _claim(self)
     if self.trainer is not None and self._lock is None:  # again, after a stop
-        try: self._lock = _FolderLock(self.out).acquire()
+        try: self._lock = _FolderLock(self.out).acquire().own()
         except RunError: _unclaim(self); raise
     self._stop.clear(); self._done.clear()
 

@@ -46,7 +46,7 @@ def test_folder_locked_by_another_process(tmp_path):
     from peftbench.train import Run, RunError
     from peftbench.recipe import Hardware
     out = tmp_path / 'run'; out.mkdir()
-    holder = subprocess.Popen([sys.executable, '-c', f"from peftbench.train import _FolderLock; held = _FolderLock({str(out)!r}).acquire(); print('locked', flush=True); import time; time.sleep(120)"],
+    holder = subprocess.Popen([sys.executable, '-c', f"from peftbench.train import _FolderLock; held = _FolderLock({str(out)!r}).acquire().own(); print('locked', flush=True); import time; time.sleep(120)"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == 'locked'
