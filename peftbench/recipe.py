@@ -10,11 +10,12 @@ import dataclasses, difflib, json, math, os
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any
+from .translate import Method, METHODS
 
 # %% auto #0
-__all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'METHODS', 'LORA_FAMILY', 'PROMPT_METHODS', 'LORA_INITS', 'SHAPES',
-           'TEMPLATES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec',
-           'DataSpec', 'TrainSpec', 'Recipe', 'RecipeError', 'Hardware', 'validate', 'check', 'check_types',
+__all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'LORA_FAMILY', 'PROMPT_METHODS', 'LORA_INITS', 'SHAPES', 'TEMPLATES',
+           'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec',
+           'TrainSpec', 'Recipe', 'Problem', 'RecipeError', 'Hardware', 'validate', 'check', 'check_types',
            'resolved_dtype', 'resolved_precision', 'resolved_compute_dtype', 'resolved_targets', 'bnb_config',
            'peft_config', 'sft_config']
 
@@ -44,9 +45,9 @@ class QuantSpec:
     compute_dtype: str = 'auto'  # 4-bit only: dtype of the matmuls
 
 # %% ../nbs/00_recipe.ipynb #afbdfea2
-METHODS = ('lora', 'qlora', 'dora', 'adalora', 'ia3', 'loha', 'lokr', 'vera', 'prefix_tuning', 'prompt_tuning', 'full')
-LORA_FAMILY = ('lora', 'qlora', 'dora')
-PROMPT_METHODS = ('prefix_tuning', 'prompt_tuning')
+# METHODS (peftbench.translate) is the one table of PEFT methods; these two groups are read from it
+LORA_FAMILY = tuple(k for k, m in METHODS.items() if m.lora)
+PROMPT_METHODS = tuple(k for k, m in METHODS.items() if 'num_virtual_tokens' in m.args)
 LORA_INITS = ('default', 'gaussian', 'pissa', 'olora', 'loftq')
 
 @dataclass
@@ -131,6 +132,15 @@ class Recipe:
     training: TrainSpec = field(default_factory=TrainSpec)
 
 # %% ../nbs/00_recipe.ipynb #f5c2b083
+class Problem(str):
+    "One problem with a recipe: the sentence, and `field`, the path of the field to change (`'adapter.r'`), or None."
+    field: str | None
+    def __new__(cls, text: str, field: str | None = None):
+        p = super().__new__(cls, text)
+        p.field = field
+        return p
+    def __reduce__(self): return (Problem, (str(self), self.field))
+
 class RecipeError(ValueError):
     "A recipe that cannot be used; `problems` lists every reason."
     def __init__(self, problems):
