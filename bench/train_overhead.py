@@ -6,10 +6,15 @@ attached, as the UI would) and through a plain TRL `SFTTrainer` script, alternat
 Throughput is tokens/s over the trainer's own `train_runtime` (model loading excluded on both sides).
 Target (issue 4): peftbench >= 0.97x the plain path.
 
-Four variants, because on the CPU PyTorch itself runs about a third slower on any thread other than the main one:
+Five variants, because on the CPU PyTorch itself runs about a third slower on any thread other than the main one:
 plain script on the main thread; the same plain script on a worker thread; `Run.train()` (blocking, trains on
 the main thread); `Run.start().wait()` (a worker thread, as the notebook UI does). `Run.start` against the
 plain script on a worker thread isolates what peftbench itself adds.
+
+The fifth, `plain_trl_defaults`, is the same plain script without the precision setting: TRL's `SFTConfig` defaults to
+`bf16=True` whenever `fp16` is not set (its documented default, also with `use_cpu=True`), so a plain script trains in bf16 autocast on the CPU, which on CPUs
+without bf16 matrix units is several times slower than fp32. peftbench's `precision: auto` picks fp32 on the CPU. The
+`plain` variant sets `bf16=False` so that both sides run the same arithmetic.
 """
 import argparse, json, statistics, tempfile, threading, time
 from pathlib import Path
@@ -31,14 +36,19 @@ quiet()
 tmp = tempfile.mkdtemp()
 
 
+def versions() -> dict:
+    import importlib.metadata as md
+    return {k: md.version(k) for k in ('torch', 'transformers', 'trl', 'peft', 'accelerate', 'datasets')}
+
+
 def tps(log_history):
     tokens = max(h['num_tokens'] for h in log_history if 'num_tokens' in h)
     runtime = next(h['train_runtime'] for h in log_history if 'train_runtime' in h)
     return tokens / runtime, runtime
 
 
-def plain(i):
-    "What a user writes with the libraries alone: the same model, adapter and hyperparameters."
+def plain(i, defaults=False):
+    "What a user writes with the libraries alone: the same model, adapter and hyperparameters (and precision, unless `defaults`)."
     set_seed(0)
     tok = AutoTokenizer.from_pretrained(pico_path())
     model = AutoModelForCausalLM.from_pretrained(pico_path(), dtype=torch.float32)
@@ -46,7 +56,8 @@ def plain(i):
     ds = load_dataset('json', data_files=str(TASK_FILES['train']), split='train')
     args = SFTConfig(output_dir=f'{tmp}/plain{i}', max_steps=a.steps, per_device_train_batch_size=16, learning_rate=3e-3, lr_scheduler_type='cosine',
                      warmup_steps=0.05, logging_steps=5, save_strategy='no', report_to='none', max_length=64, use_cpu=True,
-                     gradient_checkpointing=False, seed=0, disable_tqdm=True)
+                     gradient_checkpointing=False, seed=0, disable_tqdm=True,
+                     **({} if defaults else dict(bf16=False, fp16=False)))
     t = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
     t.train()
     return tps(t.state.log_history)
@@ -72,7 +83,7 @@ def in_thread(fn):
 
 
 VARIANTS = {'plain': plain, 'plain_worker_thread': in_thread(plain), 'peftbench_train': workbench,
-            'peftbench_start_ui': lambda i: workbench(i, ui=True)}
+            'peftbench_start_ui': lambda i: workbench(i, ui=True), 'plain_trl_defaults': lambda i: plain(i, defaults=True)}
 res = {k: [] for k in VARIANTS}
 plain(-1)  # warm-up: imports, allocator, kernels
 for i in range(a.rounds):
@@ -85,14 +96,15 @@ med = {k: statistics.median(x['tokens_per_s'] for x in v) for k, v in res.items(
 ratios = {'peftbench_train / plain': med['peftbench_train'] / med['plain'],
           'peftbench_start_ui / plain_worker_thread': med['peftbench_start_ui'] / med['plain_worker_thread'],
           'peftbench_start_ui / plain': med['peftbench_start_ui'] / med['plain'],
-          'plain_worker_thread / plain (PyTorch CPU thread penalty)': med['plain_worker_thread'] / med['plain']}
+          'plain_worker_thread / plain (PyTorch CPU thread penalty)': med['plain_worker_thread'] / med['plain'],
+          'plain_trl_defaults / plain (TRL bf16 default on the CPU)': med['plain_trl_defaults'] / med['plain']}
 out = dict(benchmark='training throughput: peftbench Run vs plain TRL SFTTrainer, same recipe, alternating, one process',
            command=f'python bench/train_overhead.py --steps {a.steps} --rounds {a.rounds}', model='pico (1.3M params, LoRA r=16 all-linear), CPU fp32',
            steps_per_run=a.steps, runs=res, median_tokens_per_s=med, ratios={k: round(v, 4) for k, v in ratios.items()}, target_ratio=0.97,
            meets_target={'blocking Run.train vs plain': ratios['peftbench_train / plain'] >= 0.97,
                          'UI Run.start vs plain on the same kind of thread': ratios['peftbench_start_ui / plain_worker_thread'] >= 0.97,
                          'UI Run.start vs plain on the main thread': ratios['peftbench_start_ui / plain'] >= 0.97},
-           machine=machine(), date=time.strftime('%Y-%m-%d'))
+           machine=machine(), versions=versions(), date=time.strftime('%Y-%m-%d'))
 p = Path(__file__).parent / 'results' / 'train_overhead.json'
 p.write_text(json.dumps(out, indent=1) + '\n')
 print(json.dumps({k: out[k] for k in ('median_tokens_per_s', 'ratios', 'meets_target')}, indent=1))
