@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['sides_of', 'TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_match', 'regex', 'perplexity', 'compare',
-           'checkpoints', 'compare_checkpoints', 'stream_compare', 'general_texts', 'Forgetting', 'forgetting']
+__all__ = ['sides_of', 'TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_match', 'regex', 'scorer_for', 'perplexity',
+           'compare', 'checkpoints', 'compare_checkpoints', 'stream_compare', 'general_texts', 'Forgetting',
+           'forgetting']
 
 # %% ../nbs/07_compare.ipynb #2f653efe
 from .load import generate  # batched, left-padded, seeded generation lives with the loader
-from .train import COMPLETE, RunError, training
+from .runlog import RunError, complete_checkpoints
+from .train import training
 
 # %% ../nbs/07_compare.ipynb #ee5501b3
 def sides_of(model, adapters=None) -> list[tuple]:
@@ -208,6 +210,13 @@ def _scores(scorer, out, prompt) -> dict:
     s = scorer(out, prompt)
     return s if isinstance(s, dict) else {'score': s}
 
+# %% ../nbs/07_compare.ipynb #8600056d
+def scorer_for(recipe):
+    "The scorer a comparison of `recipe`'s task uses: pico's `task_score` when it trains on pico, else None."
+    if recipe.data.source != 'pico': return None
+    from peftbench.pico import task_score
+    return task_score
+
 # %% ../nbs/07_compare.ipynb #80104e4a
 def _rows(data) -> list[tuple[str, str]]:
     "(prompt, completion) pairs from strings (whole text) or prompt/completion rows (completion plus EOS)."
@@ -258,8 +267,7 @@ def compare(model, tokenizer, prompts, scorer=None, adapters=None, logprobs=Fals
 # %% ../nbs/07_compare.ipynb #dc5577be
 def checkpoints(run) -> dict:
     "The complete `checkpoint-N` folders of run folder `run`, as {'step N': path} in step order."
-    cks = [p for p in Path(run).glob('checkpoint-*') if p.name.split('-')[-1].isdigit() and (p / COMPLETE).is_file()]
-    return {f'step {p.name.split("-")[-1]}': p for p in sorted(cks, key=lambda p: int(p.name.split('-')[-1]))}
+    return {f'step {p.name.split("-")[-1]}': p for p in complete_checkpoints(run)}
 
 def compare_checkpoints(model, tokenizer, prompts, run, **kw) -> Comparison:
     "Compare the base with every complete checkpoint of run folder `run`, each loaded into `model` as adapter `step N`."
