@@ -10,8 +10,8 @@ import json, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['EVENTS', 'LOG', 'COMPLETE', 'RunError', 'read_log', 'of', 'last', 'trained', 'curve', 'repair', 'last_checkpoint',
-           'folder_state']
+__all__ = ['EVENTS', 'LOG', 'COMPLETE', 'RunError', 'read_log', 'of', 'last', 'trained', 'curve', 'repair',
+           'complete_checkpoints', 'last_checkpoint', 'folder_state']
 
 # %% ../nbs/03a_runlog.ipynb #93d9972a
 EVENTS = {
@@ -133,9 +133,13 @@ def _checkpoints(out) -> list[Path]:
     "The `checkpoint-N` folders of run folder `out`, oldest first."
     return sorted((p for p in Path(out).glob('checkpoint-*') if p.name.split('-')[-1].isdigit() and p.is_dir()), key=_ck_step)
 
+def complete_checkpoints(out) -> list[Path]:
+    "The complete `checkpoint-N` folders of run folder `out` (their commit marker is written), oldest first."
+    return [p for p in _checkpoints(out) if (p / COMPLETE).is_file()]
+
 def last_checkpoint(out) -> str | None:
     "The newest complete `checkpoint-N` folder in run folder `out`; one cut short by a crash (no commit marker) is skipped."
-    cks = [p for p in _checkpoints(out) if (p / COMPLETE).is_file()]
+    cks = complete_checkpoints(out)
     return str(cks[-1]) if cks else None
 
 def folder_state(out) -> dict:
