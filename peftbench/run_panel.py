@@ -6,61 +6,15 @@ Docs: https://peftbench.github.io/peftbench/run_panel.html.md"""
 
 # %% ../nbs/17_run_panel.ipynb #5547128b
 from __future__ import annotations
-import copy, math, os, time
+import copy, os
 import ipywidgets as W
-from .ui import Panel, State, Throttle, later, _esc
+from .ui import Panel, Throttle, _esc
 from .memory import fmt_bytes
-from .export import events
+from .runlog import read_log, last, last_checkpoint
+from .plots import MAX_POINTS as MAX_POINTS, series, loss_traces, loss_layout, loss_figure as loss_figure
 
 # %% auto #0
-__all__ = ['MAX_POINTS', 'thin', 'smooth', 'series', 'loss_figure', 'RunPanel']
-
-# %% ../nbs/17_run_panel.ipynb #9709af8a
-MAX_POINTS = 2000
-
-def thin(xs: list, ys: list, n: int = MAX_POINTS) -> tuple[list, list]:
-    "At most `n` evenly spaced points of a series, the last one always kept."
-    if len(xs) <= n: return list(xs), list(ys)
-    step = (len(xs) - 1) / (n - 1)
-    idx = sorted({round(i * step) for i in range(n)} | {len(xs) - 1})
-    return [xs[i] for i in idx], [ys[i] for i in idx]
-
-def smooth(ys: list, weight: float = 0.9) -> list:
-    "An exponential moving average, bias-corrected at the start (as TensorBoard smooths)."
-    out, m = [], 0.0
-    for i, y in enumerate(ys):
-        m = weight * m + (1 - weight) * y
-        out.append(m / (1 - weight ** (i + 1)))
-    return out
-
-def series(events: list) -> dict:
-    "Step-indexed series from run events: train loss, its smoothed form, eval loss, learning rate."
-    from peftbench.train import trained
-    tr = [e for e in trained(events) if e.get('loss') is not None and math.isfinite(e['loss'])]
-    ev = [e for e in events if e.get('event') == 'eval']
-    steps, loss = [e['step'] for e in tr], [e['loss'] for e in tr]
-    return dict(steps=steps, loss=loss, smooth=smooth(loss), eval_steps=[e['step'] for e in ev], eval=[e['eval_loss'] for e in ev],
-                lr=[e.get('lr') for e in tr])
-
-# %% ../nbs/17_run_panel.ipynb #cf6d4c20
-def _layout(log_y=False):
-    return dict(height=300, margin=dict(l=50, r=50, t=30, b=40), template='plotly_white', legend=dict(orientation='h', y=1.12),
-                xaxis=dict(title='step'), yaxis=dict(title='loss', type='log' if log_y else 'linear'),
-                yaxis2=dict(title='learning rate', overlaying='y', side='right', showgrid=False, exponentformat='e'))
-
-def _traces(s: dict, raw=True, smoothed=True) -> list[dict]:
-    x, y = thin(s['steps'], s['loss']); _, sm = thin(s['steps'], s['smooth']); _, lr = thin(s['steps'], s['lr'])
-    ex, ey = thin(s['eval_steps'], s['eval'])
-    return [dict(type='scattergl', mode='lines', name='train loss', x=x, y=y, line=dict(color='rgba(76,120,168,0.35)', width=1), visible=raw),
-            dict(type='scattergl', mode='lines', name='smoothed', x=x, y=sm, line=dict(color='#4c78a8', width=2), visible=smoothed),
-            dict(type='scattergl', mode='lines+markers', name='eval loss', x=ex, y=ey, line=dict(color='#f58518', width=2), visible=True),
-            dict(type='scattergl', mode='lines', name='learning rate', x=x, y=lr, yaxis='y2', line=dict(color='#999', dash='dot', width=1), visible=True)]
-
-def loss_figure(src, log_y: bool = False):
-    "A plain plotly figure of a run's losses and learning rate, from its folder (`log.jsonl`) or a list of events."
-    import plotly.graph_objects as go
-    evs = src if isinstance(src, list) else events(src)
-    return go.Figure(data=_traces(series(evs)), layout=_layout(log_y))
+__all__ = ['RunPanel']
 
 # %% ../nbs/17_run_panel.ipynb #e5feb1c1
 def _rss() -> int | None:
@@ -82,7 +36,8 @@ class RunPanel(Panel):
 
     def build(self):
         B = lambda d, icon, style='': W.Button(description=d, icon=icon, button_style=style, layout=W.Layout(width='92px'))
-        self.train_b, self.pause_b, self.stop_b, self.resume_b = B('Train', 'play', 'success'), B('Pause', 'pause'), B('Stop', 'stop', 'danger'), B('Resume', 'play-circle')
+        self.train_b, self.pause_b = B('Train', 'play', 'success'), B('Pause', 'pause')
+        self.stop_b, self.resume_b = B('Stop', 'stop', 'danger'), B('Resume', 'play-circle')
         self.train_b.on_click(lambda _: self.train()); self.pause_b.on_click(lambda _: self.pause())
         self.stop_b.on_click(lambda _: self.stop()); self.resume_b.on_click(lambda _: self.resume())
         self.overwrite = W.Checkbox(description='overwrite a finished run', indent=False, layout=W.Layout(width='200px'))
@@ -105,14 +60,14 @@ class RunPanel(Panel):
     def refresh(self, path):
         if path in ('*', 'training.output_dir') and (self._run is None or self._run.status not in ('running', 'starting', 'paused')):
             self._run = None
-            self.events = events(self.state.recipe.training.output_dir)  # a logged run (e.g. before a kernel restart)
+            self.events = read_log(self.state.recipe.training.output_dir)  # a logged run (e.g. before a kernel restart)
             self.redraw()
         self._buttons()
 
     def make_figure(self):
         "Create the live figure (imports plotly: the Workbench calls it off the main thread)."
         import plotly.graph_objects as go
-        self.fig = go.FigureWidget(data=_traces(series(self.events)), layout=_layout(self.log_y.value))
+        self.fig = go.FigureWidget(data=loss_traces(series(self.events)), layout=loss_layout(self.log_y.value))
         self.plot.children = (self.fig,)
         return self.fig
 
@@ -126,24 +81,24 @@ class RunPanel(Panel):
     def redraw(self):
         "Show the events so far: progress, read-outs, status and the figure (one batch of messages)."
         evs = list(self._run.events if self._run is not None else self.events)
-        tr = [e for e in evs if e['event'] == 'train']
-        last, end = (tr[-1] if tr else {}), next((e for e in reversed(evs) if e['event'] == 'end'), None)
-        mx = next((e.get('max_steps') for e in reversed(evs) if e.get('max_steps', -1) > 0), None) or self.state.recipe.training.max_steps
-        step = end['step'] if end else last.get('step', 0)
+        now, end = last(evs, 'train', {}), last(evs, 'end')
+        mx = next((e.get('max_steps') for e in reversed(evs) if e.get('max_steps', -1) > 0), None)
+        mx = mx or self.state.recipe.training.max_steps
+        step = end['step'] if end else now.get('step', 0)
         self.progress.max, self.progress.value = max(1, mx if mx and mx > 0 else step or 1), min(step, max(1, mx or 1))
-        mem = last.get('memory_bytes')
+        mem = now.get('memory_bytes')
         mem = f'GPU {fmt_bytes(mem)}' if mem else (f'RAM {fmt_bytes(_rss())}' if self._run is not None and _rss() else '')
         bits = [f'step {step}/{mx}' if mx and mx > 0 else f'step {step}']
-        if last.get('loss') is not None: bits.append(f'loss {last["loss"]:.4g}')
-        if last.get('tokens_per_s'): bits.append(f'{last["tokens_per_s"]:,.0f} tok/s')
-        if last.get('eta') is not None and not end: bits.append(f'ETA {_hms(last["eta"])}')
+        if now.get('loss') is not None: bits.append(f'loss {now["loss"]:.4g}')
+        if now.get('tokens_per_s'): bits.append(f'{now["tokens_per_s"]:,.0f} tok/s')
+        if now.get('eta') is not None and not end: bits.append(f'ETA {_hms(now["eta"])}')
         if mem and not end: bits.append(mem)
         self.stats.value = ' · '.join(bits)
         self.status.value = self._status(evs, end)
         if self.fig is not None:
             s = series(evs)
             with self.fig.batch_update():
-                for t, new in zip(self.fig.data, _traces(s, self.raw.value, self.smoothed.value)):
+                for t, new in zip(self.fig.data, loss_traces(s, self.raw.value, self.smoothed.value)):
                     t.x, t.y, t.visible = new['x'], new['y'], new['visible']
                 self.fig.layout.yaxis.type = 'log' if self.log_y.value else 'linear'
         self._buttons()
@@ -158,16 +113,17 @@ class RunPanel(Panel):
             logged = '' if run is not None else ' (logged run)'
             return f"<b style='color:{color}'>{end['status']}</b>{logged} at step {end['step']}{where}{saved}{err}"
         if run is None:
-            return f'logged run, not finished: Resume continues it' if evs else 'not started'
-        return {'starting': 'starting: loading the model and data ...', 'running': '<b>running</b>', 'paused': '<b>paused</b>'}.get(run.status, run.status)
+            return 'logged run, not finished: Resume continues it' if evs else 'not started'
+        says = {'starting': 'starting: loading the model and data ...', 'running': '<b>running</b>', 'paused': '<b>paused</b>'}
+        return says.get(run.status, run.status)
 
     def _buttons(self):
         st = self._run.status if self._run is not None else None
         active = st in ('starting', 'running', 'paused')
         self.train_b.disabled = active or bool(self.state.problems()) if self.state._hw is not None else active
         self.pause_b.disabled, self.stop_b.disabled = st not in ('running',), not active
-        from peftbench.train import last_checkpoint
-        can_continue = not active and last_checkpoint(self.state.recipe.training.output_dir) is not None and (self.events or self._run is not None)
+        logged = last_checkpoint(self.state.recipe.training.output_dir) is not None and (self.events or self._run is not None)
+        can_continue = not active and logged
         self.resume_b.disabled = not (st == 'paused' or can_continue)
 
     def _begin(self, run):
@@ -187,7 +143,8 @@ class RunPanel(Panel):
         except Exception as e:
             self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None
         try: return self._begin(Run(copy.deepcopy(self.state.recipe), self.state.hw, overwrite=self.overwrite.value))
-        except RunError as e: self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None  # e.g. another run trains in this process
+        except RunError as e:  # e.g. another run trains in this process
+            self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None
 
     def pause(self):
         if self._run is not None: self._run.pause(); self._draw.request()
@@ -202,7 +159,8 @@ class RunPanel(Panel):
         from peftbench.recipe import RecipeError
         if self._run is not None and self._run.status == 'paused': self._run.resume(); return self._run
         try: return self._begin(Run.resume(self.state.recipe.training.output_dir, self.state.hw))
-        except (RunError, RecipeError) as e: self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None  # e.g. already finished
+        except (RunError, RecipeError) as e:  # e.g. already finished
+            self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None
 
     def wait(self, timeout=None):
         "Block until the run ends (for scripts and tests; the buttons never block)."
