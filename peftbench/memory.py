@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from .recipe import Recipe, Hardware, LORA_FAMILY, PROMPT_METHODS
 from .catalog import Arch, GPU, GPUS, arch, find_gpu, resolve_model, MiB, GiB
+from .meta import Q4_BYTES, Q4_DQ_BYTES, count_params, meta_model, _hf_config  # noqa: F401 (names tests import from here)
 
 # %% auto #0
-__all__ = ['BYTES', 'Q4_BYTES', 'Q4_DQ_BYTES', 'ALLOC_FACTOR', 'WORKSPACE', 'KBIT_UPCAST', 'TIGHT', 'LOGIT_TILE', 'REAL_RUN',
-           'GPU_MODELLED', 'KNOWN_TYPES', 'fmt_bytes', 'MemoryEstimate', 'targeted_linears', 'alloc_setting',
-           'cuda_alloc_conf', 'unmodelled', 'attn_used', 'estimate', 'changes', 'suggestions', 'estimate_generation',
-           'Tracker', 'trace', 'count_params', 'Fit', 'fit']
+__all__ = ['BYTES', 'ALLOC_FACTOR', 'WORKSPACE', 'KBIT_UPCAST', 'TIGHT', 'LOGIT_TILE', 'REAL_RUN', 'GPU_MODELLED', 'KNOWN_TYPES',
+           'fmt_bytes', 'MemoryEstimate', 'targeted_linears', 'alloc_setting', 'cuda_alloc_conf', 'unmodelled',
+           'attn_used', 'estimate', 'weight_bytes', 'trainable', 'changes', 'suggestions', 'estimate_generation',
+           'Tracker', 'trace', 'Fit', 'fit']
 
 # %% ../nbs/02_memory.ipynb #0eb530f4
 BYTES = {'float32': 4, 'bfloat16': 2, 'float16': 2}
-Q4_BYTES, Q4_DQ_BYTES = 0.5625, 0.5 + 1/64 + 4/16384  # per 4-bit weight, without / with double quantization
 ALLOC_FACTOR = 1.05  # reserved / allocated: the caching allocator's rounding and fragmentation
 WORKSPACE = 64*MiB  # cuBLAS / cuBLASLt workspaces and small buffers, through the allocator
 KBIT_UPCAST = True  # k-bit preparation casts the non-quantized weights (embeddings, norms, lm_head) to fp32
@@ -378,6 +378,24 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
     e.allocator = alloc_setting()
     return e
 
+# %% ../nbs/02_memory.ipynb #22d78f1a
+def weight_bytes(recipe: Recipe, gpu: GPU | str | None = None) -> dict:
+    "Bytes of the base weights under each quantization mode (the estimate's 'weights' term): mode -> bytes."
+    import copy
+    from peftbench.recipe import QUANT_MODES
+    out = {}
+    for mode in QUANT_MODES:
+        r = copy.deepcopy(recipe)
+        r.quantization.mode = mode
+        out[mode] = int(_weights(r, arch(r.model.name), _setup(r, gpu)[2]))
+    return out
+
+def trainable(recipe: Recipe) -> int:
+    "The adapter's trainable parameters (every weight's for full fine-tuning), counted from the architecture."
+    r, a = recipe, arch(recipe.model.name)
+    tensors, _ = _trainable(r, a, targeted_linears(r, a), _setup(r, None)[2])
+    return sum(_numel(s)*k for s, k, b in tensors)
+
 # %% ../nbs/02_memory.ipynb #fafea04f
 def changes(r: Recipe):
     "The memory-saving changes that apply to `r`, as (sentence, changed recipe); `suggestions` ranks them by bytes saved."
@@ -484,74 +502,10 @@ def _dispatch_mode(tracker: Tracker):
             return out
     return _Mode()
 
-# %% ../nbs/02_memory.ipynb #9904ced6
-def _hf_config(name: str):
-    "A `transformers` config for `name`: a folder's or the local Hub cache's config.json, else built from the catalog's `Arch`."
-    from pathlib import Path
-    from transformers import AutoConfig
-    local = resolve_model(name)
-    if local != name or Path(name).expanduser().is_dir(): return AutoConfig.from_pretrained(local)
-    try: return AutoConfig.from_pretrained(name, local_files_only=True)
-    except Exception: pass
-    a = arch(name)
-    kw = dict(vocab_size=a.vocab_size, hidden_size=a.hidden_size, intermediate_size=a.intermediate_size, num_hidden_layers=a.num_layers,
-              num_attention_heads=a.num_heads, num_key_value_heads=a.num_kv_heads, head_dim=a.head_dim,
-              tie_word_embeddings=a.tie_word_embeddings, max_position_embeddings=a.max_position_embeddings)
-    if a.model_type in ('llama', 'mistral') and a.qkv_bias: kw['attention_bias'] = True
-    return AutoConfig.for_model(a.model_type, **kw)
-
 # %% ../nbs/02_memory.ipynb #ea6dfdf4
-def _kbit_forward(mod, mode: str):
-    "A stand-in linear's forward as bitsandbytes runs it on CUDA: the matmul in the weight's dtype, the output in the input's; LLM.int8 keeps its input in `ctx`."
+def _fake_params(model, fm) -> dict:
+    "Swap `model`'s meta parameters and buffers for fake CPU tensors; returns {stand-in weight: its quantized bytes}."
     import torch
-    import torch.nn.functional as F
-    class _Int8(torch.autograd.Function):  # MatMul8bitLt: ctx.tensors = (CAt, subA, A), outside autograd's saved-tensor hooks
-        @staticmethod
-        def forward(ctx, x, w):
-            ctx.kept, ctx.w = x, w
-            return F.linear(x.to(w.dtype), w).to(x.dtype)
-        @staticmethod
-        def backward(ctx, g):
-            return g.to(ctx.kept.dtype) @ ctx.w.to(ctx.kept.dtype), None  # the int8 weight dequantised in the input's dtype
-    def forward(x):
-        if mode == '8bit': return _Int8.apply(x, mod.weight)
-        return F.linear(x.to(mod.weight.dtype), mod.weight).to(x.dtype)
-    return forward
-
-#| export
-def _fake_model(r: Recipe, cfg, w: str, c: str, fm):
-    "The recipe's model as `load` builds it, on fake CPU tensors; returns (model, {param: quantized bytes})."
-    import torch
-    from transformers import AutoModelForCausalLM
-    from trl.trainer.utils import add_fused_lm_head
-    q, m = r.quantization, r.adapter.method
-    attn = 'sdpa' if attn_used(r) == 'flash_attention_2' else attn_used(r)
-    with torch.device('meta'):
-        model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, w), attn_implementation=attn)
-    quant = {}
-    if q.mode != 'none':  # prepare_model_for_kbit_training: every non-quantized weight in fp32; block linears are stand-ins
-        model.to(torch.float32)
-        names = set(arch(r.model.name).linear_names)
-        for n, mod in model.named_modules():
-            if isinstance(mod, torch.nn.Linear) and n.split('.')[-1] in names:
-                mod.weight.data = mod.weight.data.to(getattr(torch, c))
-                mod.forward = _kbit_forward(mod, q.mode)
-                o, i = mod.weight.shape
-                quant[mod.weight] = i*o + 4*o if q.mode == '8bit' else i*o*(Q4_DQ_BYTES if q.double_quant else Q4_BYTES) + 1024
-    add_fused_lm_head(model, outputs=('log_probs', 'entropy', 'is_top1'))
-    if r.training.gradient_checkpointing: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
-    model.config.use_cache = False
-    if m == 'full': model.requires_grad_(True)
-    else:
-        from peft import get_peft_model
-        model.requires_grad_(False)
-        pc = r.peft_config(total_steps=100)
-        if hasattr(pc, 'init_lora_weights'): pc.init_lora_weights = True  # PiSSA/OLoRA/LoftQ initialise differently, same shapes
-        with torch.device('meta'): model = get_peft_model(model, pc)
-        if q.mode != 'none':  # SFTTrainer keeps a quantized model's adapter in bf16 (QLoRA), except DoRA's magnitude
-            for n, p in model.named_parameters():
-                if p.requires_grad and 'lora_magnitude_vector' not in n: p.data = p.data.to(torch.bfloat16)
-        if r.training.gradient_checkpointing: model.enable_input_require_grads()
     conv, cpu = fm.fake_tensor_converter, torch.device('cpu')
     qbytes, done = {}, {}
     for mod in model.modules():
@@ -559,11 +513,11 @@ def _fake_model(r: Recipe, cfg, w: str, c: str, fm):
             if p is None: continue
             if p not in done:  # tied weights (embeddings and lm_head) stay one parameter
                 done[p] = torch.nn.Parameter(conv.from_meta_and_device(fm, p.data, cpu), requires_grad=p.requires_grad)
-                if p in quant: qbytes[done[p]] = quant[p]
+                if hasattr(p, 'quant_bytes'): qbytes[done[p]] = p.quant_bytes
             mod._parameters[n] = done[p]
         for n, b in list(mod._buffers.items()):
             if b is not None: mod._buffers[n] = conv.from_meta_and_device(fm, b, cpu)
-    return model, qbytes
+    return qbytes
 
 # %% ../nbs/02_memory.ipynb #49d60f38
 def _fake_optimizer(r: Recipe, params):
@@ -607,9 +561,9 @@ def trace(recipe: Recipe, gpu: GPU | str | None = None, steps: int = 2) -> Memor
     a, t, d, ad = arch(r.model.name), r.training, r.data, r.adapter
     cdt = {4: 'float32', 2: 'bfloat16' if r.resolved_precision(hw) != 'fp16' else 'float16'}[c]
     fm = FakeTensorMode(allow_non_fake_inputs=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        model, qbytes = _fake_model(r, _hf_config(r.model.name), r.resolved_dtype(hw), cdt, fm)
+    attn = 'sdpa' if attn_used(r) == 'flash_attention_2' else attn_used(r)
+    model = meta_model(r, training=True, dtype=r.resolved_dtype(hw), compute=cdt, attn=attn)
+    qbytes = _fake_params(model, fm)
     tr, notes = Tracker(), []
     trainable = [p for p in model.parameters() if p.requires_grad]
     for p in trainable: p.register_post_accumulate_grad_hook(lambda p: tr.add(p.grad, kind='gradients'))
@@ -655,22 +609,6 @@ def trace(recipe: Recipe, gpu: GPU | str | None = None, steps: int = 2) -> Memor
     phases = {k: v for k, v in tr.phases.items() if k}
     title = f"{a.name or r.model.name} · {ad.method} · traced · batch {t.batch_size} × {d.max_length} tokens"
     return _finish(terms, max(phases, key=phases.get), phases, g, title, sum(p.numel() for p in trainable), notes)
-
-# %% ../nbs/02_memory.ipynb #8966b1a8
-def count_params(recipe: Recipe) -> tuple[int, int]:
-    "(total, trainable) parameters of the recipe's model with its adapter, built on the meta device (no weights)."
-    import torch, warnings
-    from transformers import AutoModelForCausalLM
-    r = recipe
-    with warnings.catch_warnings(), torch.device('meta'):
-        warnings.simplefilter('ignore')
-        model = AutoModelForCausalLM.from_config(_hf_config(r.model.name))
-        if r.adapter.method == 'full': return (n := sum(p.numel() for p in model.parameters())), n
-        from peft import get_peft_model
-        pc = r.peft_config(total_steps=100)
-        if hasattr(pc, 'init_lora_weights'): pc.init_lora_weights = True
-        trainable, total = get_peft_model(model, pc).get_nb_trainable_parameters()
-    return total, trainable
 
 # %% ../nbs/02_memory.ipynb #adf5e2d1
 @dataclass
