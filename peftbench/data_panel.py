@@ -6,44 +6,18 @@ Docs: https://peftbench.github.io/peftbench/data_panel.html.md"""
 
 # %% ../nbs/14_data_panel.ipynb #800f9ae3
 from __future__ import annotations
-import copy, html, math, threading, warnings
+import copy, html, threading, warnings
 from dataclasses import asdict
 from pathlib import Path
 import ipywidgets as W
+from fastcore.basics import patch
 from .recipe import SHAPES, TEMPLATES
 from .ui import Panel, bind, row, choice, toggle, number, later
 from .data import BUILDERS
+from .plots import length_svg as length_svg
 
 # %% auto #0
-__all__ = ['SOURCES', 'DATA_FILES', 'STALE', 'length_svg', 'DataPanel']
-
-# %% ../nbs/14_data_panel.ipynb #bc0e286b
-def length_svg(lengths, max_length: int, bins: int = 40, width: int = 460, height: int = 130) -> str:
-    "Tokens per example as an SVG histogram, with `max_length` marked when it is in view."
-    if not lengths: return ''
-    lo, hi = min(lengths), max(lengths)
-    top = max(hi, max_length) if max_length <= 1.5 * hi else hi  # a far-off limit would squash the bars
-    step = max(1, math.ceil((top - lo + 1) / bins))
-    counts = [0] * math.ceil((top - lo + 1) / step)
-    for n in lengths: counts[(n - lo) // step] += 1
-    L, B, pw, ph = 34, 18, width - 40, height - 26
-    bw, cmax, x = pw / len(counts), max(counts), lambda v: L + (v - lo) / (step * len(counts)) * pw
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" style="font:10px sans-serif">']
-    for k, c in enumerate(counts):
-        if not c: continue
-        h = c / cmax * ph
-        a, b = lo + k * step, lo + (k + 1) * step - 1
-        out.append(f'<rect x="{L + k * bw:.1f}" y="{height - B - h:.1f}" width="{max(bw - 1, 1):.1f}" height="{h:.1f}" fill="#4c78a8">'
-                   f'<title>{a}{"" if a == b else f"–{b}"} tokens: {c} examples</title></rect>')
-    out += [f'<line x1="{L}" y1="{height - B}" x2="{L + pw}" y2="{height - B}" stroke="#999"/>',
-            f'<text x="{L}" y="{height - 5}">{lo}</text><text x="{L + pw}" y="{height - 5}" text-anchor="end">{lo + step * len(counts) - 1} tokens</text>',
-            f'<text x="{L - 4}" y="{height - B - ph + 8}" text-anchor="end">{cmax}</text><text x="{L - 4}" y="{height - B}" text-anchor="end">0</text>']
-    if top >= max_length:
-        out.append(f'<line x1="{x(max_length):.1f}" y1="{height - B - ph}" x2="{x(max_length):.1f}" y2="{height - B}" stroke="#d62728" stroke-dasharray="4 3">'
-                   f'<title>data.max_length {max_length}</title></line>'
-                   f'<text x="{x(max_length) - 3:.1f}" y="{height - B - ph + 8}" fill="#d62728" text-anchor="end">max_length {max_length}</text>')
-    note = '' if top >= max_length else f' (max_length {max_length} is beyond the longest example)'
-    return f'<div style="color:#555;font-size:12px">Tokens per example{html.escape(note)}</div>' + ''.join(out) + '</svg>'
+__all__ = ['SOURCES', 'DATA_FILES', 'STALE', 'DataPanel']
 
 # %% ../nbs/14_data_panel.ipynb #0ce46198
 SOURCES = ('pico',)
@@ -65,9 +39,9 @@ class DataPanel(Panel):
 
     def build(self):
         s = self.state
-        self.source = bind(s, 'data.source', W.Combobox(options=list(SOURCES) + _local_files(), ensure_option=False, continuous_update=False,
-                                                         placeholder='pico, a Hub id, a file or a folder', layout=W.Layout(width='320px')),
-                           put=lambda v: v.strip())
+        box = W.Combobox(options=list(SOURCES) + _local_files(), ensure_option=False, continuous_update=False,
+                         placeholder='pico, a Hub id, a file or a folder', layout=W.Layout(width='320px'))
+        self.source = bind(s, 'data.source', box, put=lambda v: v.strip())
         self.split = bind(s, 'data.split', W.Combobox(options=['train', 'test', 'validation'], ensure_option=False, continuous_update=False,
                                                        placeholder='train, train[:2000], test[10%:]', layout=W.Layout(width='220px')),
                           put=lambda v: v.strip())
@@ -79,9 +53,11 @@ class DataPanel(Panel):
         self.length_slider = W.IntSlider(min=32, max=8192, step=32, readout=False, continuous_update=False, layout=W.Layout(width='260px'))
         self.packing = toggle(s, 'data.packing', 'pack short examples together')
         self.completions = toggle(s, 'data.completion_only_loss', 'train on completions only')
-        self.eval_fraction = bind(s, 'data.eval_fraction', W.FloatSlider(min=0, max=0.9, step=0.01, readout_format='.0%', continuous_update=False))
+        share = W.FloatSlider(min=0, max=0.9, step=0.01, readout_format='.0%', continuous_update=False)
+        self.eval_fraction = bind(s, 'data.eval_fraction', share)
         self.max_examples = number(s, 'data.max_examples', int, minimum=1, none='', placeholder='all')
-        self.eval_split = bind(s, 'data.eval_split', W.Text(placeholder='none: use the eval fraction', continuous_update=False, layout=W.Layout(width='220px')),
+        split = W.Text(placeholder='none: use the eval fraction', continuous_update=False, layout=W.Layout(width='220px'))
+        self.eval_split = bind(s, 'data.eval_split', split,
                                get=lambda v: v or '', put=lambda v: v.strip() or None)
         self.button = W.Button(description='Preview', icon='eye', tooltip='format the first examples as the trainer will')
         self.status = W.HTML()
@@ -94,10 +70,13 @@ class DataPanel(Panel):
         self.max_length.observe(lambda ch: self._show_length(ch['new']), 'value')
         self._show_length(self.max_length.value)
         self.button.on_click(lambda _: self.preview_later())
-        return [row('source', self.source, tip='pico (the embedded task), a Hub data set id, a .jsonl/.json/.csv/.parquet/.txt file or a folder of them'),
+        return [row('source', self.source,
+                    tip='pico (the embedded task), a Hub data set id, a .jsonl/.json/.csv/.parquet/.txt file or a folder of them'),
                 row('split', self.split, tip="a split, optionally sliced: train, train[:2000], test[10%:]"),
-                row('shape', self.shape, tip='auto tells it from the columns: text, instruction, prompt/completion, messages, conversations'),
-                row('template', self.template, tip='how chats and instructions become text: the tokenizer\'s chat template, alpaca, chatml, plain or your own'),
+                row('shape', self.shape,
+                    tip='auto tells it from the columns: text, instruction, prompt/completion, messages, conversations'),
+                row('template', self.template,
+                    tip='how chats and instructions become text: the tokenizer\'s chat template, alpaca, chatml, plain or your own'),
                 self.jinja,
                 row('max length', self.length_slider, self.max_length, tip='tokens per example; longer examples are cut'),
                 row('', self.packing), row('', self.completions),
@@ -141,7 +120,8 @@ def _data_key(recipe) -> str:
     m = recipe.model
     return repr((asdict(recipe.data), m.name, m.revision, m.trust_remote_code))
 
-def _preview(self):
+@patch
+def preview(self: DataPanel):
     "Run the preview now (blocking) and show it; returns the `Preview`, or None when the data cannot be used."
     from peftbench.data import preview, DataWarning
     if not self._busy.acquire(blocking=False): return None  # one at a time
@@ -164,12 +144,14 @@ def _preview(self):
     if s.get('dropped'): extra.append(f"{s['dropped']} examples have no trained token left and are dropped")
     if 'packed_sequences' in s: extra.append(f"packing makes {s['packed_sequences']} sequences of up to {p.max_length} tokens")
     self.last, self._key = p, _data_key(recipe)
-    self._html = (p._repr_html_() + ''.join(f'<div style="color:#8a6d3b">{html.escape(x)}</div>' for x in extra), length_svg(p.lengths, p.max_length))
+    notes = ''.join(f'<div style="color:#8a6d3b">{html.escape(x)}</div>' for x in extra)
+    self._html = (p._repr_html_() + notes, length_svg(p.lengths, p.max_length))
     self.status.value = ''
     self._show()
     return p
 
-def _show(self):
+@patch
+def _show(self: DataPanel):
     "Put the last preview (or error) on screen, greyed with a note when the recipe moved on."
     text, hist = self._html
     stale = self._key is not None and self._key != _data_key(self.state.recipe)
@@ -178,12 +160,12 @@ def _show(self):
         text, hist = note + f'<div style="opacity:0.45">{text}</div>', f'<div style="opacity:0.45">{hist}</div>' if hist else ''
     self.out.value, self.hist.value, self.stale = text, hist, stale
 
-def _preview_later(self):
+@patch
+def preview_later(self: DataPanel):
     "What the button does: the preview on a worker thread."
     return later(self.preview, on_error=lambda m: setattr(self.out, 'value', _red(m)), name='peftbench-preview')
 
-def _figure(self):
+@patch
+def figure(self: DataPanel):
     "The interactive plotly histogram of the last preview (needs plotly and, to show, plotly.js in the page)."
     return self.last.figure() if self.last is not None else None
-
-DataPanel.preview, DataPanel._show, DataPanel.preview_later, DataPanel.figure = _preview, _show, _preview_later, _figure
