@@ -6,27 +6,22 @@ Docs: https://peftbench.github.io/peftbench/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #877086e3
 from __future__ import annotations
-import html, json, re, warnings
-from contextlib import contextmanager
+import html, warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from .recipe import Recipe, Hardware, TEMPLATES
+from .files import DataError, check_source, _quiet, _source, _why
+from .files import BUILDERS as BUILDERS, load_source as load_source  # offered here too
 
 # %% auto #0
-__all__ = ['BUILDERS', 'SHAPE_COLUMNS', 'OPTIONAL', 'PREFERENCE', 'ROLES', 'ALIASES', 'SCAN_BYTES', 'SPLIT_WORDS',
-           'CHAT_TEMPLATES', 'DataError', 'DataWarning', 'detect_shape', 'check_columns', 'row_problem', 'clean',
-           'check_file', 'check_source', 'load_source', 'render', 'resolve_template', 'examples', 'tokenize',
+__all__ = ['SHAPE_COLUMNS', 'OPTIONAL', 'PREFERENCE', 'ROLES', 'ALIASES', 'CHAT_TEMPLATES', 'DataWarning', 'detect_shape',
+           'check_columns', 'row_problem', 'clean', 'render', 'resolve_template', 'examples', 'tokenize',
            'tokenizer_for', 'shapes_of', 'load_data', 'Preview', 'preview']
 
 # %% ../nbs/04_data.ipynb #26504888
-class DataError(ValueError):
-    "Data that cannot be used, with what to change."
-
 class DataWarning(UserWarning):
     "Data that was used, but not all of it or not as given."
 
-BUILDERS = {'.json': 'json', '.jsonl': 'json', '.csv': 'csv', '.parquet': 'parquet', '.txt': 'text'}
 SHAPE_COLUMNS = {'text': {'text'}, 'prompt_completion': {'prompt', 'completion'}, 'messages': {'messages'},
                  'instruction': {'instruction', 'output'}, 'conversations': {'conversations'}}
 OPTIONAL = {'instruction': ['input', 'system']}
@@ -49,16 +44,18 @@ def detect_shape(columns) -> str:
     cols = set(columns)
     for shape, need in SHAPE_COLUMNS.items():
         if need <= cols: return shape
-    if PREFERENCE <= cols: raise DataError(f"columns {sorted(cols)} hold preference pairs (chosen/rejected), which supervised fine-tuning cannot use; train them with a preference method (e.g. TRL's DPOTrainer)")
-    raise DataError(f"cannot tell the data's shape from its columns {sorted(cols)}, which fit {_fits(cols)}; the shapes need ({_needs()}); "
+    if cols >= PREFERENCE: raise DataError(f"columns {sorted(cols)} hold preference pairs (chosen/rejected), which supervised fine-tuning "
+                                           "cannot use; train them with a preference method (e.g. TRL's DPOTrainer)")
+    raise DataError(f"cannot tell the data's shape from its columns {sorted(cols)}, which fit {_fits(cols)}; "
+                    f"the shapes need ({_needs()}); "
                     "rename the columns with data.columns (e.g. {'prompt': 'question', 'completion': 'answer'}) or set data.shape")
 
 def check_columns(columns, shape: str):
     "A `DataError` if `columns` lack what `shape` needs, naming the columns there are and the shapes they fit."
     cols = set(columns)
     missing = SHAPE_COLUMNS[shape] - cols
-    if missing: raise DataError(f"data.shape is {shape!r} but the data has no column {', '.join(map(repr, sorted(missing)))}; "
-                                f"its columns {sorted(cols)} fit {_fits(cols)}; rename columns with data.columns or set data.shape")
+    if missing: raise DataError(f"data.shape is {shape!r} but the data has no column {', '.join(map(repr, sorted(missing)))}; its columns "
+                                f"{sorted(cols)} fit {_fits(cols)}; rename columns with data.columns or set data.shape")
 
 # %% ../nbs/04_data.ipynb #8e2664a8
 def _text(row, k, need=True):
@@ -92,7 +89,7 @@ def row_problem(row: dict, shape: str) -> str | None:
 
 # %% ../nbs/04_data.ipynb #27025c00
 def clean(rows, shape: str, where=None) -> tuple[list[int], list[str]]:
-    "The indices of the usable `rows` of `shape`, and one sentence for each kind of problem in the others (`where(i)` names row `i`)."
+    "The indices of the usable `rows` of `shape`, and a sentence for each kind of problem in the others (`where(i)` names row `i`)."
     good, bad = [], {}
     for i, row in enumerate(rows):
         why = row_problem(row, shape)
@@ -100,233 +97,10 @@ def clean(rows, shape: str, where=None) -> tuple[list[int], list[str]]:
         else: bad.setdefault(why, [i, 0])[1] += 1
     n = len(good) + sum(c for _, c in bad.values())
     where = where or (lambda i: f'row {i}')
-    notes = [f"{c} of {n} rows dropped, the first at {where(i)}: {why}" for why, (i, c) in sorted(bad.items(), key=lambda kv: -kv[1][1])]
+    by_count = sorted(bad.items(), key=lambda kv: -kv[1][1])
+    notes = [f"{c} of {n} rows dropped, the first at {where(i)}: {why}" for why, (i, c) in by_count]
     if len(notes) > 5: notes = notes[:5] + [f"and {len(notes) - 5} more kinds of bad rows"]
     return good, notes
-
-# %% ../nbs/04_data.ipynb #338ba331
-@contextmanager
-def _quiet():
-    "No 🤗 datasets progress bars inside."
-    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
-    bars = is_progress_bar_enabled(); disable_progress_bar()
-    try: yield
-    finally:
-        if bars: enable_progress_bar()
-
-SCAN_BYTES = 64 * 2**20  # files up to this size are checked line by line before 🤗 datasets reads them
-
-def _kind(f: Path) -> str: return BUILDERS.get(f.suffix, '')
-
-_SHOW = {'json': 'each row is an object, e.g. {"prompt": "...", "completion": "..."}',
-         'csv': 'the first line names the columns, each further line is a row', 'text': 'each line is a row', 'parquet': ''}
-
-def _json_lines(s: str) -> list[int]:
-    "The line numbers of the items of the JSON array `s` (already known to parse)."
-    dec, i, out = json.JSONDecoder(), s.index('[') + 1, []
-    while True:
-        while i < len(s) and s[i] in ' \t\r\n,': i += 1
-        if i >= len(s) or s[i] == ']': return out
-        out.append(s.count('\n', 0, i) + 1)
-        i = dec.raw_decode(s, i)[1]
-
-def _what(v) -> str: return {list: 'a list', str: 'a string', bool: 'true/false', type(None): 'null', dict: 'an object'}.get(type(v), 'a number')
-
-def _check_json(f: Path, s: str) -> tuple[str | None, list[int]]:
-    "Why JSON (Lines) text `s` of `f` cannot be read, naming the line, or None; and each row's line."
-    each = _SHOW['json'] + (', one per line' if f.suffix == '.jsonl' else '')
-    try: json.loads(next(l for l in s.splitlines() if l.strip())); by_line = True
-    except json.JSONDecodeError: by_line = False
-    whole = None  # JSON Lines: a row per line
-    if not (by_line and f.suffix == '.jsonl'):
-        try: whole = json.loads(s)
-        except json.JSONDecodeError as e:
-            if not by_line: return f"data file '{f}' line {e.lineno} is not valid JSON ({e.msg}, column {e.colno}); {each}", []
-    if isinstance(whole, list):
-        for it, ln in zip(whole, lines := _json_lines(s)):
-            if not isinstance(it, dict): return f"data file '{f}' line {ln} holds {_what(it)} where a row (a JSON object) belongs; {each}", []
-        return (f"data file '{f}' holds an empty list, no rows" if not whole else None), lines
-    if isinstance(whole, dict): return None, [1]  # one object is one row
-    if whole is not None: return f"data file '{f}' holds {_what(whole)} where rows (JSON objects) belong; {each}", []
-    lines = []
-    for n, line in enumerate(s.splitlines(), 1):
-        if not line.strip(): continue
-        try: v = json.loads(line)
-        except json.JSONDecodeError as e: return f"data file '{f}' line {n} is not valid JSON ({e.msg}, column {e.colno}); {each}", []
-        if not isinstance(v, dict): return f"data file '{f}' line {n} holds {_what(v)} where a row (a JSON object) belongs; {each}", []
-        lines.append(n)
-    return None, lines
-
-def _check_csv(f: Path, s: str) -> tuple[str | None, list[int]]:
-    import csv, io
-    r = csv.reader(io.StringIO(s))
-    try:
-        head = next(r, None)
-        while head is not None and not any(c.strip() for c in head): head = next(r, None)
-        lines, last = [], r.line_num
-        for row in r:
-            if row:  # pandas skips blank lines
-                if len(row) > len(head):
-                    return f"data file '{f}' line {last + 1} has {len(row)} fields where the header has {len(head)}; quote fields that hold commas", []
-                lines.append(last + 1)
-            last = r.line_num
-    except csv.Error as e: return f"data file '{f}' line {r.line_num} cannot be read as CSV ({e})", []
-    if not lines: return f"data file '{f}' has a header ({', '.join(head)}) but no rows", []
-    return None, lines
-
-def _check_parquet(f: Path) -> tuple[str | None, list[int]]:
-    import pyarrow.parquet as pq
-    try: n = pq.read_metadata(f).num_rows
-    except Exception as e: return f"data file '{f}' is not a Parquet file ({str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__})", []
-    return (f"data file '{f}' has no rows" if n == 0 else None), []
-
-def check_file(f, full: bool | None = None) -> tuple[str | None, list[int]]:
-    "Why data file `f` cannot be read, naming it and the line (or None), and the line of each row where known (JSON, CSV, text)."
-    f = Path(f)
-    if f.is_dir(): return f"data.source '{f}' is a folder, not a {f.suffix} file, and holds no data files; point data.source at a file or a folder of {', '.join(BUILDERS)} files", []
-    if not f.is_file(): return f"data file '{f}' does not exist; check data.source", []
-    kind, size = _kind(f), f.stat().st_size
-    if size == 0: return f"data file '{f}' is empty; it needs rows ({_SHOW.get(kind) or 'see the shapes above'})", []
-    if kind == 'parquet': return _check_parquet(f)
-    full = size <= SCAN_BYTES if full is None else full
-    with open(f, 'rb') as fh: b = fh.read() if full else fh.read(1 << 16)
-    line = lambda at: b.count(b'\n', 0, at) + 1
-    if b'\0' in b: return f"data file '{f}' is not text: it holds binary bytes (line {line(b.index(0))}); a {f.suffix} file must be UTF-8 text", []
-    try: s = b.decode('utf-8-sig') if full else None
-    except UnicodeDecodeError as e: return f"data file '{f}' line {line(e.start)} is not UTF-8 text (byte 0x{b[e.start]:02x}); save the file as UTF-8", []
-    if s is None: return None, []
-    if not s.strip(): return f"data file '{f}' holds only blank lines; it needs rows ({_SHOW.get(kind)})", []
-    if kind == 'json': return _check_json(f, s)
-    if kind == 'csv': return _check_csv(f, s)
-    return None, list(range(1, s.count('\n') + (not s.endswith('\n')) + 1))
-
-
-# %% ../nbs/04_data.ipynb #f33b01d1
-SPLIT_WORDS = {'train': 'train', 'training': 'train', 'test': 'test', 'testing': 'test', 'validation': 'validation',
-               'valid': 'validation', 'val': 'validation', 'dev': 'validation', 'eval': 'validation'}
-
-def _split_spec(split: str) -> tuple[str, str]:
-    m = re.fullmatch(r'\s*([\w.-]+)\s*(\[.*\])?\s*', split or '')
-    if not m: raise DataError(f"cannot read the split {split!r}; write a name, optionally sliced: 'train', 'train[:2000]', 'test[10%:]'")
-    return m.group(1), m.group(2) or ''
-
-def _take(rows, sl: str):
-    "`rows` (a list or a `Dataset`) sliced by `sl`, e.g. `[:2000]` or `[10%:]`."
-    if not sl: return rows
-    m = re.fullmatch(r'\[\s*(-?\d+%?)?\s*:\s*(-?\d+%?)?\s*\]', sl)
-    if not m: raise DataError(f"cannot read the slice {sl!r}; use e.g. [:2000], [100:] or [:10%]")
-    n = len(rows)
-    pos = lambda x: None if x is None else int(x[:-1]) * n // 100 if x.endswith('%') else int(x)
-    idx = range(n)[slice(pos(m.group(1)), pos(m.group(2)))]
-    return rows.select(idx) if hasattr(rows, 'select') else [rows[i] for i in idx]
-
-def _file_splits(p: Path) -> dict:
-    "The data files under `p` by the split their names say; all are `train` when none says one."
-    files = sorted(f for f in p.iterdir() if f.suffix in BUILDERS and f.is_file()) if p.is_dir() else [p]
-    if not files:
-        if p.suffix in BUILDERS: raise DataError(check_file(p)[0])  # a folder named like a file
-        raise DataError(f"folder '{p}' holds no data files; expected {', '.join(BUILDERS)}")
-    if BUILDERS.get(files[0].suffix) is None: raise DataError(f"cannot read '{files[0]}': unknown file type; use one of {', '.join(BUILDERS)}")
-    kinds = {BUILDERS[f.suffix] for f in files}
-    if len(kinds) > 1: raise DataError(f"folder '{p}' mixes file types {sorted(kinds)}; keep one type per folder")
-    out = {}
-    for f in files: out.setdefault(SPLIT_WORDS.get(re.split(r'[-_.\s]', f.stem.lower())[0], 'train') if p.is_dir() else 'train', []).append(f)
-    return out
-
-def _why(e: BaseException) -> str:
-    "The first line of the innermost message of `e` (🤗 datasets wraps the reader's error in a generic one)."
-    while e.__cause__ is not None or e.__context__ is not None and 'error occurred while generating' in str(e):
-        e = e.__cause__ or e.__context__
-    m = str(e).strip()
-    return m.splitlines()[0][:200] if m else type(e).__name__
-
-def _load_files(p: Path, split: str):
-    "The rows of `split` of the file or folder `p`, and where each row is (`where(i)`: 'line 3 of ...')."
-    from datasets import load_dataset
-    name, sl = _split_spec(split)
-    splits = _file_splits(p)
-    if name not in splits: raise DataError(f"'{p}' has no {name!r} split; it has {', '.join(map(repr, splits))} (a file's name says its split, e.g. test.jsonl)")
-    files, locs = splits[name], []
-    for f in files:
-        why, lines = check_file(f)
-        if why: raise DataError(why)
-        locs += [(f, n) for n in lines]
-    try:
-        with _quiet(): ds = load_dataset(BUILDERS[files[0].suffix], data_files={name: [str(f) for f in files]}, split=name)
-    except Exception as e:
-        for f in files:
-            why = check_file(f, full=True)[0]
-            if why: raise DataError(why) from None
-        raise DataError(f"cannot read '{p}': {_why(e)}") from None
-    locs = _take(locs, sl) if len(locs) == len(ds) else None
-    return _take(ds, sl), (lambda i: f"line {locs[i][1]} of '{locs[i][0]}'") if locs else _row
-
-def _row(i: int) -> str: return f'row {i}'
-
-def _in_memory(obj, split: str):
-    from datasets import Dataset, DatasetDict
-    name, sl = _split_spec(split)
-    if isinstance(obj, DatasetDict):
-        if name not in obj: raise DataError(f"the DatasetDict has no {name!r} split; it has {', '.join(map(repr, obj))}")
-        obj = obj[name]
-    elif type(obj).__name__ == 'DataFrame': obj = obj.to_dict('records')
-    elif isinstance(obj, tuple): obj = list(obj)
-    if isinstance(obj, list) and not all(isinstance(r, dict) for r in obj): raise DataError('in-memory data must be a list of dicts (one per row)')
-    if not isinstance(obj, (list, Dataset)): raise DataError(f"data must be a path, a Hub id, a DataFrame, a list of dicts or a Dataset, got {type(obj).__name__}")
-    return _take(obj, sl)
-
-def _hub_offline(on: bool):
-    "🤗 datasets and the Hub client offline inside (reading a cached data set when the Hub cannot be reached), as HF_HUB_OFFLINE=1 would."
-    from huggingface_hub import constants
-    import datasets.config as dc
-    @contextmanager
-    def cm():
-        was = constants.HF_HUB_OFFLINE, dc.HF_HUB_OFFLINE
-        if on: constants.HF_HUB_OFFLINE = dc.HF_HUB_OFFLINE = True
-        try: yield
-        finally: constants.HF_HUB_OFFLINE, dc.HF_HUB_OFFLINE = was
-    return cm()
-
-def _hub_dataset(source: str, split: str = 'train') -> bool:
-    "Whether Hub data set `source` must come from the local cache (the catalog's `hub_local_only`), as a `DataError` when it cannot come from anywhere."
-    from peftbench.catalog import hub_local_only, HubError
-    try: return hub_local_only(source, 'dataset')
-    except HubError as e: raise DataError(f"could not load data set '{source}' (split {split!r}): {e}") from None
-
-def _source(source, split: str = 'train'):
-    "The raw rows behind `data.source`, and where row `i` is (a line of a file, or `row i`)."
-    if not isinstance(source, str): return _in_memory(source, split), _row
-    if source == 'pico':
-        from peftbench.pico import task_dataset, TASK_FILES
-        name, sl = _split_spec(split)
-        if name not in TASK_FILES: raise DataError(f"pico has the splits {', '.join(map(repr, TASK_FILES))}, not {name!r}")
-        return _take(task_dataset(name), sl), _row
-    p = Path(source).expanduser()
-    if p.exists(): return _load_files(p, split)
-    if source.startswith(('.', '/', '~')) or Path(source).suffix in BUILDERS:
-        raise DataError(f"data file '{source}' does not exist; check data.source")
-    local = _hub_dataset(source, split)
-    from datasets import load_dataset
-    try:
-        with _hub_offline(local): return load_dataset(source, split=split), _row
-    except Exception as e:
-        raise DataError(f"could not load data set '{source}' (split {split!r}) from the Hub: {_why(e)}; "
-                        "check the id and your network, or pass a local file") from None
-
-def check_source(source, split: str = 'train'):
-    "A `DataError` now, before anything slow is imported, when `source` cannot be read: a missing or malformed file, a Hub id offline and not cached."
-    if not isinstance(source, str) or source == 'pico': return
-    p = Path(source).expanduser()
-    if p.exists():
-        for f in [f for fs in _file_splits(p).values() for f in fs]:
-            if why := check_file(f)[0]: raise DataError(why)
-    elif source.startswith(('.', '/', '~')) or p.suffix in BUILDERS: raise DataError(f"data file '{source}' does not exist; check data.source")
-    else: _hub_dataset(source, split)
-
-def load_source(source, split: str = 'train'):
-    "The raw rows behind `data.source`: a `datasets.Dataset`, or the list of dicts given in memory."
-    return _source(source, split)[0]
-
 
 # %% ../nbs/04_data.ipynb #6e16ace1
 CHAT_TEMPLATES = {
@@ -403,7 +177,8 @@ def tokenize(recipe: Recipe, ds, tokenizer):
                              torch_compile=False, use_liger_kernel=False, eval_strategy='no', load_best_model_at_end=False,
                              shuffle_dataset=False, dataset_num_proc=None)
     col = args.completion_only_loss
-    me = SimpleNamespace(_tokenizer=tokenizer, chat_template=None, completion_only_loss=('prompt' in ds.column_names) if col is None else col)
+    col = ('prompt' in ds.column_names) if col is None else col
+    me = SimpleNamespace(_tokenizer=tokenizer, chat_template=None, completion_only_loss=col)
     with _quiet(): return SFTTrainer._prepare_dataset(me, ds, tokenizer, args, False, None, 'preview')
 
 # %% ../nbs/04_data.ipynb #f21e0b9c
@@ -427,7 +202,8 @@ def _columns(rows) -> list[str]:
 def _rename(rows, columns: dict):
     have = _columns(rows)
     for dst, src in columns.items():
-        if src not in have: raise DataError(f"data.columns takes {dst!r} from the column {src!r}, which the data lacks; its columns are {have}")
+        if src not in have:
+            raise DataError(f"data.columns takes {dst!r} from the column {src!r}, which the data lacks; its columns are {have}")
     if hasattr(rows, 'rename_columns'): return rows.rename_columns({s: d for d, s in columns.items() if s != d})
     back = {s: d for d, s in columns.items()}
     return [{back.get(k, k): v for k, v in r.items()} for r in rows]
@@ -435,7 +211,7 @@ def _rename(rows, columns: dict):
 def _filled(v) -> bool: return v is not None and not (isinstance(v, float) and v != v)
 
 def shapes_of(rows, columns) -> dict:
-    "When `columns` hold several shapes: shape -> [rows, first row] of the rows that fill each; empty when there is one shape."
+    "When `columns` hold several shapes: shape -> [rows, first row] of the rows that fill each; empty for one shape."
     fits = [s for s, need in SHAPE_COLUMNS.items() if need <= set(columns)]
     if len(fits) < 2: return {}
     out = {}
@@ -459,9 +235,10 @@ def _rows(recipe: Recipe, source, split: str, notes: list, counts: dict):
         if not isinstance(source, str) or source == 'pico' or str(e).startswith(what): raise
         raise DataError(f"{what}: {e}") from None  # name the file
     if d.shape == 'auto' and (mix := shapes_of(rows, cols)):
-        (big, _), (small, (n, i)) = sorted(mix.items(), key=lambda kv: -kv[1][0])[:2]
-        raise DataError(f"{what} mixes shapes in split {split!r}: " + ', '.join(f"{c} {'row is' if c == 1 else 'rows are'} {s}" for s, (c, _) in mix.items()) +
-                        f" (the first {small} row at {where(i)}); keep one shape per file, or set data.shape to {big!r} to drop the others")
+        (big, _), (small, (_, i)) = sorted(mix.items(), key=lambda kv: -kv[1][0])[:2]
+        each = ', '.join(f"{c} {'row is' if c == 1 else 'rows are'} {s}" for s, (c, _) in mix.items())
+        raise DataError(f"{what} mixes shapes in split {split!r}: {each} (the first {small} row at {where(i)}); "
+                        f"keep one shape per file, or set data.shape to {big!r} to drop the others")
     keep = [c for c in cols if c in SHAPE_COLUMNS[shape] | set(OPTIONAL.get(shape, []))]
     rows = rows.select_columns(keep) if hasattr(rows, 'select_columns') else [{k: r.get(k) for k in keep} for r in rows]
     good, bad = clean(rows, shape, where)
@@ -472,8 +249,10 @@ def _rows(recipe: Recipe, source, split: str, notes: list, counts: dict):
     return (rows.select(good) if len(good) < len(rows) else rows), shape
 
 def _format(ds, shape: str, fmt, completion_only: bool, tok):
+    "The clean rows `ds` as TRL's columns under the format `fmt`, one row becoming one or more examples."
     if fmt is None: return ds.select_columns(['text'] if shape == 'text' else ['prompt', 'completion'])
-    keys = ['prompt', 'completion'] if completion_only or shape == 'prompt_completion' else ['messages' if fmt == 'tokenizer' else 'text']
+    pair = completion_only or shape == 'prompt_completion'
+    keys = ['prompt', 'completion'] if pair else ['messages' if fmt == 'tokenizer' else 'text']
     def batch(b):
         out = {k: [] for k in keys}
         for i in range(len(b[next(iter(b))])):
@@ -506,12 +285,12 @@ def _positions(recipe: Recipe) -> str | None:
     from peftbench.catalog import arch
     try: pos = arch(recipe.model.name).max_position_embeddings
     except Exception: return None  # the model's own loading says why
-    L = recipe.data.max_length
-    if pos and L > pos: return (f"data.max_length ({L}) is beyond the {pos} positions of model '{recipe.model.name}' (max_position_embeddings), "
-                                f"so longer examples may train badly or fail; lower data.max_length to {pos}")
+    asked = recipe.data.max_length
+    if pos and asked > pos: return (f"data.max_length ({asked}) is beyond the {pos} positions of model '{recipe.model.name}' "
+                                    f"(max_position_embeddings), so longer examples may train badly or fail; lower data.max_length to {pos}")
 
 def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True):
-    "A `DatasetDict` with `train` (and `eval` from `data.eval_split` or `data.eval_fraction`) in a shape TRL trains on, with `notes` and `counts`."
+    "A `DatasetDict` of `train` (and `eval`: `data.eval_split` or `data.eval_fraction`) in a shape TRL trains on, with `notes`, `counts`."
     recipe.check_types()
     from datasets import DatasetDict
     d, notes, counts = recipe.data, [], {'train': {}}
@@ -522,11 +301,13 @@ def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True)
     if d.eval_split: parts['eval'] = _rows(recipe, src, d.eval_split, notes, counts.setdefault('eval', {}))[0]
     elif d.eval_fraction:
         if int(len(train) * d.eval_fraction) < 1 or len(train) < 2:
-            raise DataError(f"data.eval_fraction {d.eval_fraction} of {len(train)} rows holds out no row; raise it, add rows or set data.eval_split")
+            raise DataError(f"data.eval_fraction {d.eval_fraction} of {len(train)} rows holds out no row; "
+                            "raise it, add rows or set data.eval_split")
         s = train.train_test_split(test_size=d.eval_fraction, seed=recipe.training.seed)
         parts = {'train': s['train'], 'eval': s['test']}
     conv = shape == 'prompt_completion' and isinstance(train[0]['prompt'], list)
-    needs_tok = d.template in ('auto', 'tokenizer') and not (shape == 'text' or (shape == 'prompt_completion' and not conv)) or 'token' in d.template
+    plain = shape == 'text' or (shape == 'prompt_completion' and not conv)
+    needs_tok = (d.template in ('auto', 'tokenizer') and not plain) or 'token' in d.template
     tok = tokenizer if tokenizer is not None or not needs_tok else tokenizer_for(recipe)
     fmt = resolve_template(d.template, shape, tok, conv)
     dd = DatasetDict({k: _format(v, shape, fmt, d.completion_only_loss, tok) for k, v in parts.items()})
@@ -534,7 +315,8 @@ def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True)
         try: _lengths(recipe, dd, tok, notes, counts)
         except DataError as e: notes.append(f"the examples longer than data.max_length could not be counted: {e}")
     if note := _positions(recipe): notes.append(note)
-    dd.notes, dd.counts, dd.source_shape, dd.template = notes, counts, shape, fmt if fmt in (None, 'tokenizer') else next((k for k, v in CHAT_TEMPLATES.items() if v == fmt), 'own')
+    name = fmt if fmt in (None, 'tokenizer') else next((k for k, v in CHAT_TEMPLATES.items() if v == fmt), 'own')
+    dd.notes, dd.counts, dd.source_shape, dd.template = notes, counts, shape, name
     for n in notes: warnings.warn(n, DataWarning, stacklevel=2)
     return dd
 
@@ -556,12 +338,15 @@ def _stats(ids, labels, L: int, packing: bool, eos) -> tuple[dict, list[str]]:
     notes = []
     if long:
         w = max(long, key=lambda i: lens[i])
-        notes.append(f"{len(long)} of {n} examples are longer than data.max_length ({L}) and lose {lost} tokens ({tlost} of them trained); "
-                     f"the longest, example {w}, has {lens[w]}: raise data.max_length or shorten them")
-    if emptied: notes.append(f"{len(emptied)} examples keep no trained token within data.max_length ({L}), so TRL drops them (first: example {emptied[0]})")
-    if none: notes.append(f"{len(none)} examples have no trained token at all, so TRL drops them (first: example {none[0]}); check the prompt/completion split")
-    if no_eos: notes.append(f"{len(no_eos)} of {n} examples do not end their trained tokens with the EOS token, so the model may not learn to stop "
-                            f"(first: example {no_eos[0]}); use a chat template that ends the answer with EOS, or stop generation at its end-of-turn token")
+        notes.append(f"{len(long)} of {n} examples are longer than data.max_length ({L}) and lose {lost} tokens "
+                     f"({tlost} of them trained); the longest, example {w}, has {lens[w]}: raise data.max_length or shorten them")
+    if emptied: notes.append(f"{len(emptied)} examples keep no trained token within data.max_length ({L}), "
+                             f"so TRL drops them (first: example {emptied[0]})")
+    if none: notes.append(f"{len(none)} examples have no trained token at all, so TRL drops them (first: example {none[0]}); "
+                          "check the prompt/completion split")
+    if no_eos: notes.append(f"{len(no_eos)} of {n} examples do not end their trained tokens with the EOS token, so the model may not learn "
+                            f"to stop (first: example {no_eos[0]}); use a chat template that ends the answer with EOS, "
+                            "or stop generation at its end-of-turn token")
     return s, notes
 
 # %% ../nbs/04_data.ipynb #912fdfb7
@@ -584,10 +369,12 @@ class Preview:
             else: runs.append(([t], l != -100))
         return [(self.tokenizer.decode(r, skip_special_tokens=False), on) for r, on in runs]
 
+    def _cut(self, i) -> bool: return len(self.examples[i][0]) > self.max_length
+
     def _head(self, i):
         ids, labels = self.examples[i]
-        cut = len(ids) - self.max_length
-        return f"example {i}: {len(ids)} tokens, {sum(l != -100 for l in labels[:self.max_length])} trained" + (f", {cut} cut by max_length" if cut > 0 else '')
+        cut, trained = len(ids) - self.max_length, sum(l != -100 for l in labels[:self.max_length])
+        return f"example {i}: {len(ids)} tokens, {trained} trained" + (f", {cut} cut by max_length" if cut > 0 else '')
 
     def _summary(self):
         s = self.stats
@@ -597,7 +384,7 @@ class Preview:
     def __str__(self):
         out = []
         for i in range(len(self.examples)):
-            out += [f'--- {self._head(i)}', ''.join(f'[[{t}]]' if on else t for t, on in self.segments(i)) + ('✂' if len(self.examples[i][0]) > self.max_length else '')]
+            out += [f'--- {self._head(i)}', ''.join(f'[[{t}]]' if on else t for t, on in self.segments(i)) + ('✂' if self._cut(i) else '')]
         return '\n'.join(out + ['', self._summary()] + [f'- {n}' for n in self.notes])
 
     __repr__ = __str__
@@ -605,11 +392,13 @@ class Preview:
     def _repr_html_(self):
         span = lambda t, on: (f'<span style="background:#c6f6c6;color:#000" title="trained">{html.escape(t)}</span>' if on
                               else f'<span style="color:#999" title="not trained">{html.escape(t)}</span>')
-        out = ['<div style="font-size:12px">', '<p>Trained tokens <span style="background:#c6f6c6">highlighted</span>, the others greyed.</p>']
+        out = ['<div style="font-size:12px">',
+               '<p>Trained tokens <span style="background:#c6f6c6">highlighted</span>, the others greyed.</p>']
+        pre = '<pre style="white-space:pre-wrap;border:1px solid #ddd;padding:4px;margin:2px 0 8px">'
         for i in range(len(self.examples)):
-            out += [f'<div style="color:#555">{html.escape(self._head(i))}</div>',
-                    '<pre style="white-space:pre-wrap;border:1px solid #ddd;padding:4px;margin:2px 0 8px">' + ''.join(span(t, on) for t, on in self.segments(i)) +
-                    ('<span title="cut by max_length">✂</span>' if len(self.examples[i][0]) > self.max_length else '') + '</pre>']
+            text = ''.join(span(t, on) for t, on in self.segments(i))
+            out += [f'<div style="color:#555">{html.escape(self._head(i))}</div>', pre + text +
+                    ('<span title="cut by max_length">✂</span>' if self._cut(i) else '') + '</pre>']
         out.append(f'<p>{html.escape(self._summary())}</p>')
         if self.notes: out.append('<ul>' + ''.join(f'<li>{html.escape(n)}</li>' for n in self.notes) + '</ul>')
         return ''.join(out + ['</div>'])
@@ -619,7 +408,8 @@ class Preview:
         import plotly.graph_objects as go
         fig = go.Figure(go.Histogram(x=self.lengths, nbinsx=40, marker_color='#4c78a8'))
         fig.add_vline(x=self.max_length, line_dash='dash', line_color='red', annotation_text=f'max_length {self.max_length}')
-        fig.update_layout(title='Tokens per example', xaxis_title='tokens', yaxis_title='examples', height=300, margin=dict(t=40, b=40, l=40, r=20), bargap=0.05)
+        fig.update_layout(title='Tokens per example', xaxis_title='tokens', yaxis_title='examples', height=300,
+                          margin=dict(t=40, b=40, l=40, r=20), bargap=0.05)
         return fig
 
 # %% ../nbs/04_data.ipynb #19588787
@@ -630,7 +420,8 @@ def preview(recipe: Recipe, n: int = 3, tokenizer=None, source=None, split: str 
     dd = load_data(recipe, tok, source, lengths=False)  # the statistics below count what truncation cuts
     if split not in dd: raise DataError(f"there is no {split!r} split to preview; there is {', '.join(map(repr, dd))}")
     ds, notes = dd[split], list(dd.notes)
-    if limit and len(ds) > limit: ds, notes = ds.select(range(limit)), notes + [f'statistics cover the first {limit} of {len(ds)} examples']
+    if limit and len(ds) > limit:
+        ds, notes = ds.select(range(limit)), notes + [f'statistics cover the first {limit} of {len(ds)} examples']
     prep = tokenize(recipe, ds, tok)
     ids, labels, L = prep['input_ids'], prep['labels'], recipe.data.max_length
     stats, more = _stats(ids, labels, L, recipe.data.packing, tok.eos_token_id)
