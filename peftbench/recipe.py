@@ -6,18 +6,17 @@ Docs: https://peftbench.github.io/peftbench/recipe.html.md"""
 
 # %% ../nbs/00_recipe.ipynb #9402742b
 from __future__ import annotations
-import dataclasses, difflib, json, math, os
+import copy, dataclasses, difflib, json, math
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
-from typing import Any
-from .translate import Method, METHODS
+from fastcore.basics import patch
+from . import translate
+from .translate import Method, METHODS, TEMPLATES  # noqa: F401 (TEMPLATES: read from here by data and the panels)
 
 # %% auto #0
-__all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'LORA_FAMILY', 'PROMPT_METHODS', 'LORA_INITS', 'SHAPES', 'TEMPLATES',
-           'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec',
-           'TrainSpec', 'Recipe', 'Problem', 'RecipeError', 'Hardware', 'validate', 'check', 'check_types',
-           'resolved_dtype', 'resolved_precision', 'resolved_compute_dtype', 'resolved_targets', 'bnb_config',
-           'peft_config', 'sft_config']
+__all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'LORA_FAMILY', 'PROMPT_METHODS', 'LORA_INITS', 'SHAPES', 'COLUMNS',
+           'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec',
+           'Recipe', 'Problem', 'RecipeError', 'Hardware']
 
 # %% ../nbs/00_recipe.ipynb #8bdf4617
 DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
@@ -68,7 +67,7 @@ class AdapterSpec:
 
 # %% ../nbs/00_recipe.ipynb #09817217
 SHAPES = ('auto', 'text', 'instruction', 'prompt_completion', 'messages', 'conversations')
-TEMPLATES = ('auto', 'tokenizer', 'alpaca', 'chatml', 'plain')  # or a Jinja chat template of one's own
+# TEMPLATES (auto, tokenizer, alpaca, chatml, plain, or a Jinja chat template of one's own) come from peftbench.translate
 COLUMNS = ('text', 'prompt', 'completion', 'instruction', 'input', 'output', 'system', 'messages', 'conversations')
 
 @dataclass
@@ -177,15 +176,14 @@ def _coerce(f, v):
 def _part_from_dict(cls, d, where, problems):
     if d is None: d = {}
     if not isinstance(d, dict):
-        problems.append(f"'{where}' must be a mapping of settings, got {type(d).__name__}"); return cls()
+        problems.append(Problem(f"'{where}' must be a mapping of settings, got {type(d).__name__}", where)); return cls()
     known = {f.name: f for f in fields(cls)}
     kw = {}
     for k, v in d.items():
         if k not in known:
-            problems.append(f"unknown setting '{where}.{k}'{_suggest(k, known)}; known: {', '.join(known)}"); continue
+            problems.append(Problem(f"unknown setting '{where}.{k}'{_suggest(k, known)}; known: {', '.join(known)}", where)); continue
         kw[k] = _coerce(known[k], v)
     return cls(**kw)
-
 
 # %% ../nbs/00_recipe.ipynb #a1c0de02
 _KINDS = {'bool': 'true or false', 'int': 'an integer', 'float': 'a number', 'str': 'a string', 'dict': 'a mapping',
@@ -201,18 +199,18 @@ def _fits(kind, v) -> bool:
     if kind == 'list[str]': return isinstance(v, list) and all(isinstance(x, str) for x in v)
     return True  # a type this check does not know
 
-def _type_problem(f, v, where) -> str | None:
+def _type_problem(f, v, where) -> Problem | None:
     "A sentence naming `where`, `v` and the fix when `v` does not have field `f`'s type."
     kinds = _typename(f).split('|')
     if any(_fits(k, v) for k in kinds): return None
-    if 'float' in kinds and isinstance(v, float): return f'{where} must be a finite number, got {v!r}'
+    if 'float' in kinds and isinstance(v, float): return Problem(f'{where} must be a finite number, got {v!r}', where)
     want = ' or '.join(_KINDS.get(k, k) for k in kinds)
     if 'bool' in kinds: fix = '; write true or false without quotes'
     elif 'list[str]' in kinds and isinstance(v, list): fix = '; put each name in quotes'
     elif 'list[str]' in kinds and isinstance(v, str): fix = f'; write [{v!r}]'
     elif 'str' in kinds and isinstance(v, (int, float)) and not isinstance(v, bool): fix = '; put it in quotes'
     else: fix = ''
-    return f'{where} must be {want}, got {v!r}{fix}'
+    return Problem(f'{where} must be {want}, got {v!r}{fix}', where)
 
 def _default(f):
     return f.default_factory() if f.default is dataclasses.MISSING else f.default
@@ -223,7 +221,7 @@ def _check_types(r, problems) -> Recipe:
     for name, cls in _PARTS.items():
         part = getattr(r, name, None)
         if not isinstance(part, cls):
-            problems.append(f'{name} must be a {cls.__name__} (or a mapping given to Recipe.from_dict), got {type(part).__name__}')
+            problems.append(Problem(f'{name} must be a {cls.__name__} (or a mapping given to Recipe.from_dict), got {type(part).__name__}', name))
             parts[name] = cls(); continue
         bad = {}
         for f in fields(cls):
@@ -232,9 +230,9 @@ def _check_types(r, problems) -> Recipe:
         parts[name] = dataclasses.replace(part, **bad) if bad else part
     return Recipe(**parts)
 
-
 # %% ../nbs/00_recipe.ipynb #e5f29cde
-def _from_dict(cls, d):
+@patch(cls_method=True)
+def from_dict(cls: Recipe, d):
     "Build a `Recipe` from nested plain data, refusing unknown keys and values of the wrong type."
     if not isinstance(d, dict): raise RecipeError([f'a recipe must be a mapping with keys {_choices(_PARTS)}, got {type(d).__name__}'])
     problems, kw = [], {}
@@ -246,19 +244,22 @@ def _from_dict(cls, d):
     if problems: raise RecipeError(problems)
     return r
 
-def _to_dict(self):
+@patch
+def to_dict(self: Recipe) -> dict:
     "Nested plain data (JSON and YAML safe)."
     return asdict(self)
 
-Recipe.from_dict = classmethod(_from_dict)
-Recipe.to_dict = _to_dict
-
 # %% ../nbs/00_recipe.ipynb #12cb8d4b
-def _to_yaml(self):
+@patch
+def to_yaml(self: Recipe) -> str:
+    "The recipe as YAML, in field order."
     import yaml
     return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-def _to_json(self): return json.dumps(self.to_dict(), indent=2)
+@patch
+def to_json(self: Recipe) -> str:
+    "The recipe as indented JSON."
+    return json.dumps(self.to_dict(), indent=2)
 
 def _once(pairs):
     "A mapping from key-value pairs, refusing a key given twice (YAML and JSON would keep the last one without a word)."
@@ -286,7 +287,8 @@ def _parse(text, fmt):
     import yaml
     return yaml.load(text, Loader=_yaml_loader())
 
-def _from_text(cls, text, fmt='yaml', name=None):
+@patch(cls_method=True)
+def from_text(cls: Recipe, text, fmt='yaml', name=None):
     "A `Recipe` from YAML or JSON text or bytes; given the `name` of the file it came from, every message names it and an empty file is refused."
     what = 'the recipe' if name is None else f"recipe file '{name}'"
     if isinstance(text, (bytes, bytearray, memoryview)):
@@ -303,14 +305,16 @@ def _from_text(cls, text, fmt='yaml', name=None):
     if not isinstance(d, dict): raise RecipeError([f"{what} must hold a mapping of sections ({', '.join(_PARTS)}), got {type(d).__name__}"])
     return cls.from_dict(d)
 
-def _save(self, path):
+@patch
+def save(self: Recipe, path):
     "Write the recipe to `path` (`.yaml`, `.yml` or `.json`)."
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(self.to_json() if p.suffix == '.json' else self.to_yaml())
     return p
 
-def _load(cls, path):
+@patch(cls_method=True)
+def load(cls: Recipe, path):
     "Read a recipe from a YAML or JSON file."
     p, fmt = Path(path), 'json' if Path(path).suffix == '.json' else 'yaml'
     if p.is_dir(): raise RecipeError([f"recipe file '{path}' is a folder; give the recipe's .yaml or .json file"])
@@ -318,9 +322,6 @@ def _load(cls, path):
     try: data = p.read_bytes()
     except OSError as e: raise RecipeError([f"recipe file '{path}' cannot be read: {e.strerror or type(e).__name__}"]) from None
     return cls.from_text(data, fmt, name=path)
-
-Recipe.to_yaml, Recipe.to_json, Recipe.save = _to_yaml, _to_json, _save
-Recipe.from_text, Recipe.load = classmethod(_from_text), classmethod(_load)
 
 # %% ../nbs/00_recipe.ipynb #d1d57657
 @dataclass
@@ -341,8 +342,8 @@ class Hardware:
         return cls()
 
 # %% ../nbs/00_recipe.ipynb #ea942039
-def _check_type(problems, where, v, kind, minimum=None, below=None):
-    "Append a sentence if `v` is not a `kind` ('int', 'number') within bounds."
+def _check_type(problems, where, v, kind, minimum=None, below=None, field=None) -> bool:
+    "Append a sentence (about `field`, default `where`) if `v` is not a `kind` ('int', 'number') within bounds."
     ok = (isinstance(v, int) and not isinstance(v, bool)) if kind == 'int' else (isinstance(v, (int, float)) and not isinstance(v, bool))
     what = 'an integer' if kind == 'int' else 'a number'
     if minimum is not None and below is not None: rng = f' in [{minimum}, {below})'
@@ -350,261 +351,273 @@ def _check_type(problems, where, v, kind, minimum=None, below=None):
     else: rng = ''
     pos = 'a positive integer' if kind == 'int' and minimum == 1 else f'{what}{rng}'
     if not ok or (minimum is not None and v < minimum) or (below is not None and v >= below):
-        problems.append(f'{where} must be {pos}, got {v!r}')
+        problems.append(Problem(f'{where} must be {pos}, got {v!r}', field or where))
         return False
     return True
 
 def _check_choice(problems, where, v, options):
-    if v not in options: problems.append(f"{where} must be one of {_choices(options)}, got {v!r}{_suggest(v, options)}")
+    "Append a sentence about `where` if `v` is not one of `options`, with the nearest one."
+    if v not in options: problems.append(Problem(f"{where} must be one of {_choices(options)}, got {v!r}{_suggest(v, options)}", where))
 
 # %% ../nbs/00_recipe.ipynb #a1c0de06
-def _check_extra(r, p):
-    "Append a sentence for each `adapter.extra` key the method's peft config does not take, or takes from the recipe."
-    a = r.adapter
-    if not a.extra or a.method not in METHODS: return
-    if a.method == 'full': p.append("adapter.extra holds peft options, which 'full' fine-tuning does not use; remove it"); return
-    cls, kw = _peft_args(r, total_steps=1000)  # a step count, so AdaLoRA builds without max_steps (reported elsewhere)
-    known, n = [f.name for f in fields(cls) if f.init], len(p)
-    for k in a.extra:
+def _extra(v, r) -> list[str]:
+    "A sentence for each `adapter.extra` key the method's peft config does not take, or takes from the recipe."
+    a, p = r.adapter, []
+    if not v or a.method not in METHODS: return p
+    if METHODS[a.method].config is None: return [f"adapter.extra holds peft options, which {a.method!r} fine-tuning does not use; remove it"]
+    import peft
+    name, kw = translate.peft_args(r.to_dict(), total_steps=1000)  # a step count, so AdaLoRA builds without max_steps (reported elsewhere)
+    cls = getattr(peft, name)
+    known = [f.name for f in fields(cls) if f.init]
+    for k in v:
         if not isinstance(k, str) or k not in known: p.append(f"adapter.extra has the key {k!r}, which peft's {cls.__name__} does not take{_suggest(k, known)}")
         elif k in kw: p.append(f"adapter.extra sets {k!r}, which peftbench sets from the recipe's adapter settings; remove it from adapter.extra")
-    if len(p) > n: return
-    try: cls(**kw, **a.extra)
+    if p: return p
+    try: cls(**kw, **v)
     except Exception as e:
         why = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
         p.append(f"adapter.extra is refused by peft's {cls.__name__}: {why[:300]}")
+    return p
 
 # %% ../nbs/00_recipe.ipynb #ee729618
+@dataclass(frozen=True)
+class _Range:
+    "A number field's kind ('int' or 'number') and bounds; `label` names it in the sentence (default: its path)."
+    kind: str
+    minimum: float | None = None
+    below: float | None = None
+    label: str | None = None
+
+def _text(what: str, optional=False):
+    "A check that the field is a non-empty string (or null when `optional`), saying `what` it must be."
+    def check(v, r):
+        if (optional and v is None) or (isinstance(v, str) and v.strip()): return None
+        return what + repr(v)
+    return check
+
+def _columns(v, r):
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
+        return f"data.columns must map a shape's column to a source column, e.g. {{'prompt': 'question'}}, got {v!r}"
+    return [f"data.columns has the unknown shape column {k!r}{_suggest(k, COLUMNS)}; known: {', '.join(COLUMNS)}" for k in v if k not in COLUMNS]
+
+def _targets(v, r):
+    if (isinstance(v, str) and v in ('auto', 'all-linear')) or (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v)): return None
+    return f"adapter.target_modules must be 'auto', 'all-linear' or a non-empty list of module names, got {v!r}"
+
+def _template(v, r):
+    if isinstance(v, str) and (v in TEMPLATES or '{' in v): return None
+    return f"data.template must be one of {_choices(TEMPLATES)} or a Jinja chat template, got {v!r}{_suggest(v, TEMPLATES)}"
+
+def _target_r(v, r):
+    a, p = r.adapter, []
+    if _check_type(p, f'{a.method} target_r', v, 'int', 1) and isinstance(a.r, int) and v > a.r:
+        p.append(f'{a.method} target_r ({v}) must not exceed the initial rank r ({a.r}); lower target_r or raise r')
+    return p
+
+_ADAPTS = lambda m: m.targets  # methods that adapt modules (not prompts, not full fine-tuning)
+_OPTIONAL = 'optional'  # a rule that skips null values
+_UNKNOWN = Method('a method peftbench does not know', config='?')  # what the other checks assume when adapter.method is wrong
+
+# field path -> what it must be: a tuple of choices, a _Range, or a check(value, recipe) -> sentence(s) or None;
+# then, for adapter fields, which methods it applies to (a test of the `METHODS` row), and whether null skips it
+_FIELDS = [
+    ('model.name', _text("model.name must be a Hub id, a local folder or 'pico', got ")),
+    ('model.revision', lambda v, r: None if v is None or v.strip() else f'model.revision must be a branch, tag or commit, or null, got {v!r}'),
+    ('model.dtype', DTYPES), ('model.attn_implementation', ATTN),
+    ('quantization.mode', QUANT_MODES), ('quantization.quant_type', QUANT_TYPES), ('quantization.compute_dtype', DTYPES),
+    ('adapter.method', tuple(METHODS)),
+    ('adapter.r', _Range('int', 1, label='{method} r'), lambda m: 'r' in m.args),
+    ('adapter.alpha', _Range('number', 1e-12, label='{method} alpha'), lambda m: 'alpha' in m.args),
+    ('adapter.dropout', _Range('number', 0, 1), _ADAPTS),
+    ('adapter.target_r', _target_r, lambda m: 'target_r' in m.args),
+    ('adapter.num_virtual_tokens', _Range('int', 1), lambda m: 'num_virtual_tokens' in m.args),
+    ('adapter.target_modules', _targets),
+    ('adapter.init', LORA_INITS),
+    ('adapter.loraplus_ratio', _Range('number', 1e-12), _OPTIONAL),
+    ('adapter.modules_to_save', lambda v, r: None if v is None or all(v) else f'adapter.modules_to_save must list module names such as lm_head, got {v!r}'),
+    ('adapter.extra', _extra),
+    ('data.source', _text("data.source must be a Hub data set id, a file, a folder or 'pico', got ")),
+    ('data.shape', SHAPES), ('data.template', _template),
+    ('data.split', _text("data.split must name a split such as 'train' or 'train[:2000]', got ")),
+    ('data.eval_split', _text("data.eval_split must name a split such as 'test', or be null, got ", optional=True)),
+    ('data.columns', _columns),
+    ('data.max_length', _Range('int', 8)), ('data.eval_fraction', _Range('number', 0, 1)), ('data.max_examples', _Range('int', 1), _OPTIONAL),
+    ('training.output_dir', lambda v, r: None if v.strip() else f"training.output_dir must name a folder for the run, got {v!r}"),
+    ('training.epochs', _Range('number', 1e-12)),
+    ('training.max_steps', lambda v, r: None if isinstance(v, int) and (v == -1 or v > 0) else
+                                        f'training.max_steps must be a positive integer, or -1 to train by epochs, got {v!r}'),
+    ('training.batch_size', _Range('int', 1)), ('training.grad_accum', _Range('int', 1)), ('training.lr', _Range('number', 1e-12)),
+    ('training.lr', lambda v, r: f'training.lr must be a learning rate such as 2e-4, got {v!r}; values above 1 diverge'
+                                 if isinstance(v, (int, float)) and v > 1 else None),
+    ('training.scheduler', SCHEDULERS), ('training.warmup', _Range('number', 0)), ('training.weight_decay', _Range('number', 0)),
+    ('training.optimizer', OPTIMIZERS), ('training.max_grad_norm', _Range('number', 0)), ('training.precision', PRECISIONS),
+    ('training.logging_steps', _Range('int', 1)), ('training.save_steps', _Range('int', 1)), ('training.save_total_limit', _Range('int', 1)),
+    ('training.eval_steps', _Range('int', 1), _OPTIONAL), ('training.early_stopping_patience', _Range('int', 1), _OPTIONAL),
+    ('training.probe_steps', _Range('int', 1), _OPTIONAL),
+    ('training.probe_prompts', lambda v, r: None if isinstance(v, list) and all(isinstance(x, str) and x for x in v) else
+                                            f'training.probe_prompts must be a list of prompt strings, got {v!r}'),
+    ('training.seed', _Range('int', 0)),
+]
+
+# %% ../nbs/00_recipe.ipynb #057d137a
+def _get(r, path):
+    part, name = path.split('.')
+    return getattr(getattr(r, part), name)
+
+def _check_field(r, p, path, rule, when=None):
+    "Append the problems of field `path` of `r` under `rule`, if it applies to the adapter method (`when`)."
+    v = _get(r, path)
+    if (when is _OPTIONAL and v is None) or (callable(when) and not when(METHODS.get(r.adapter.method, _UNKNOWN))): return
+    if isinstance(rule, tuple): return _check_choice(p, path, v, rule)
+    if isinstance(rule, _Range):
+        return _check_type(p, (rule.label or path).format(method=r.adapter.method), v, rule.kind, rule.minimum, rule.below, field=path)
+    said = rule(v, r)
+    p.extend(Problem(x, path) for x in ([said] if isinstance(said, str) else said or []))
+
 def _validate_fields(r, p):
-    "Types, ranges and choices of single fields."
-    m, q, a, d, t = r.model, r.quantization, r.adapter, r.data, r.training
-    if not isinstance(m.name, str) or not m.name.strip(): p.append("model.name must be a Hub id, a local folder or 'pico', got " + repr(m.name))
-    if m.revision is not None and not m.revision.strip(): p.append(f'model.revision must be a branch, tag or commit, or null, got {m.revision!r}')
-    _check_choice(p, 'model.dtype', m.dtype, DTYPES)
-    _check_choice(p, 'model.attn_implementation', m.attn_implementation, ATTN)
-    _check_choice(p, 'quantization.mode', q.mode, QUANT_MODES)
-    _check_choice(p, 'quantization.quant_type', q.quant_type, QUANT_TYPES)
-    _check_choice(p, 'quantization.compute_dtype', q.compute_dtype, DTYPES)
-    _check_choice(p, 'adapter.method', a.method, METHODS)
-    lora_like = a.method in LORA_FAMILY + ('adalora', 'loha', 'lokr', 'vera')
-    if lora_like: _check_type(p, f'{a.method} r', a.r, 'int', 1)
-    if a.method in LORA_FAMILY + ('adalora', 'loha', 'lokr'): _check_type(p, f'{a.method} alpha', a.alpha, 'number', 1e-12)
-    if a.method not in PROMPT_METHODS + ('full',): _check_type(p, 'adapter.dropout', a.dropout, 'number', 0, 1)
-    if a.method == 'adalora' and _check_type(p, 'adalora target_r', a.target_r, 'int', 1) and isinstance(a.r, int) and a.target_r > a.r:
-        p.append(f'adalora target_r ({a.target_r}) must not exceed the initial rank r ({a.r}); lower target_r or raise r')
-    if a.method in PROMPT_METHODS: _check_type(p, 'adapter.num_virtual_tokens', a.num_virtual_tokens, 'int', 1)
-    tm = a.target_modules
-    if not (isinstance(tm, str) and tm in ('auto', 'all-linear')) and not (isinstance(tm, list) and tm and all(isinstance(x, str) and x for x in tm)):
-        p.append(f"adapter.target_modules must be 'auto', 'all-linear' or a non-empty list of module names, got {tm!r}")
-    _check_choice(p, 'adapter.init', a.init, LORA_INITS)
-    if a.loraplus_ratio is not None: _check_type(p, 'adapter.loraplus_ratio', a.loraplus_ratio, 'number', 1e-12)
-    if a.modules_to_save is not None and not all(a.modules_to_save): p.append(f'adapter.modules_to_save must list module names such as lm_head, got {a.modules_to_save!r}')
-    _check_extra(r, p)
-    if not isinstance(d.source, str) or not d.source.strip(): p.append(f"data.source must be a Hub data set id, a file, a folder or 'pico', got {d.source!r}")
-    _check_choice(p, 'data.shape', d.shape, SHAPES)
-    if not isinstance(d.template, str) or (d.template not in TEMPLATES and '{' not in d.template):
-        p.append(f"data.template must be one of {_choices(TEMPLATES)} or a Jinja chat template, got {d.template!r}{_suggest(d.template, TEMPLATES)}")
-    if not isinstance(d.split, str) or not d.split.strip(): p.append(f"data.split must name a split such as 'train' or 'train[:2000]', got {d.split!r}")
-    if d.eval_split is not None and (not isinstance(d.eval_split, str) or not d.eval_split.strip()):
-        p.append(f"data.eval_split must name a split such as 'test', or be null, got {d.eval_split!r}")
-    if not isinstance(d.columns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.columns.items()):
-        p.append(f"data.columns must map a shape's column to a source column, e.g. {{'prompt': 'question'}}, got {d.columns!r}")
-    else:
-        for k in d.columns:
-            if k not in COLUMNS: p.append(f"data.columns has the unknown shape column {k!r}{_suggest(k, COLUMNS)}; known: {', '.join(COLUMNS)}")
-    _check_type(p, 'data.max_length', d.max_length, 'int', 8)
-    _check_type(p, 'data.eval_fraction', d.eval_fraction, 'number', 0, 1)
-    if d.max_examples is not None: _check_type(p, 'data.max_examples', d.max_examples, 'int', 1)
-    if not t.output_dir.strip(): p.append(f"training.output_dir must name a folder for the run, got {t.output_dir!r}")
-    _check_type(p, 'training.epochs', t.epochs, 'number', 1e-12)
-    if not (isinstance(t.max_steps, int) and (t.max_steps == -1 or t.max_steps > 0)): p.append(f'training.max_steps must be a positive integer, or -1 to train by epochs, got {t.max_steps!r}')
-    _check_type(p, 'training.batch_size', t.batch_size, 'int', 1)
-    _check_type(p, 'training.grad_accum', t.grad_accum, 'int', 1)
-    _check_type(p, 'training.lr', t.lr, 'number', 1e-12)
-    if isinstance(t.lr, (int, float)) and t.lr > 1: p.append(f'training.lr must be a learning rate such as 2e-4, got {t.lr!r}; values above 1 diverge')
-    _check_choice(p, 'training.scheduler', t.scheduler, SCHEDULERS)
-    _check_type(p, 'training.warmup', t.warmup, 'number', 0)
-    _check_type(p, 'training.weight_decay', t.weight_decay, 'number', 0)
-    _check_choice(p, 'training.optimizer', t.optimizer, OPTIMIZERS)
-    _check_type(p, 'training.max_grad_norm', t.max_grad_norm, 'number', 0)
-    _check_choice(p, 'training.precision', t.precision, PRECISIONS)
-    for k in ('logging_steps', 'save_steps', 'save_total_limit'): _check_type(p, f'training.{k}', getattr(t, k), 'int', 1)
-    if t.eval_steps is not None: _check_type(p, 'training.eval_steps', t.eval_steps, 'int', 1)
-    if t.early_stopping_patience is not None: _check_type(p, 'training.early_stopping_patience', t.early_stopping_patience, 'int', 1)
-    if t.probe_steps is not None: _check_type(p, 'training.probe_steps', t.probe_steps, 'int', 1)
-    if not isinstance(t.probe_prompts, list) or not all(isinstance(x, str) and x for x in t.probe_prompts):
-        p.append(f'training.probe_prompts must be a list of prompt strings, got {t.probe_prompts!r}')
-    _check_type(p, 'training.seed', t.seed, 'int', 0)
+    "Types, ranges and choices of single fields, in the order of `_FIELDS`."
+    for path, rule, *when in _FIELDS: _check_field(r, p, path, rule, *when)
 
 # %% ../nbs/00_recipe.ipynb #52335672
 def _validate_combinations(r, hw, p):
-    "Settings that are fine alone but not together, or not on this hardware."
-    q, a, t = r.quantization, r.adapter, r.training
-    if q.mode != 'none' and a.method == 'full':
-        p.append(f"adapter.method 'full' cannot train a {q.mode} quantized base (its weights are frozen integers); set quantization.mode to 'none' or pick an adapter method such as 'lora'")
-    if a.method == 'qlora' and q.mode != '4bit':
-        p.append(f"adapter.method 'qlora' is LoRA on a 4-bit base, but quantization.mode is {q.mode!r}; set quantization.mode to '4bit' or use method 'lora'")
-    if a.init != 'default' and a.method not in LORA_FAMILY:
-        p.append(f"adapter.init {a.init!r} applies to the LoRA family ({_choices(LORA_FAMILY)}), not to {a.method!r}; set adapter.init to 'default'")
+    "Settings that are fine alone but not together, or not on this hardware; each problem names the field the sentence says to set."
+    q, a, t, d = r.quantization, r.adapter, r.training, r.data
+    m = METHODS.get(a.method, _UNKNOWN)
+    say = lambda field, text: p.append(Problem(text, field))
+    lora = _choices(k for k, x in METHODS.items() if x.lora)
+    if q.mode not in m.quant and m.config is None:
+        say('quantization.mode', f"adapter.method {a.method!r} cannot train a {q.mode} quantized base (its weights are frozen integers); "
+                                 f"set quantization.mode to 'none' or pick an adapter method such as 'lora'")
+    if q.mode in QUANT_MODES and q.mode not in m.quant and m.config is not None:
+        say('quantization.mode', f"adapter.method {a.method!r} is LoRA on a {m.quant[0].replace('bit', '-bit')} base, but quantization.mode is "
+                                 f"{q.mode!r}; set quantization.mode to {m.quant[0]!r} or use method 'lora'")
+    if a.init != 'default' and not m.lora:
+        say('adapter.init', f"adapter.init {a.init!r} applies to the LoRA family ({lora}), not to {a.method!r}; set adapter.init to 'default'")
     if a.init == 'loftq' and q.mode != 'none':
-        p.append("adapter.init 'loftq' quantizes the base itself while initialising; set quantization.mode to 'none'")
+        say('quantization.mode', "adapter.init 'loftq' quantizes the base itself while initialising; set quantization.mode to 'none'")
     if a.init in ('pissa', 'olora') and q.mode == '8bit':
-        p.append(f"adapter.init {a.init!r} needs full-precision or 4-bit base weights to decompose; set quantization.mode to 'none' or '4bit'")
-    if a.rslora and a.method not in LORA_FAMILY:
-        p.append(f"adapter.rslora applies to the LoRA family, not to {a.method!r}; set it to false")
-    if a.modules_to_save and a.method in PROMPT_METHODS + ('full',):
-        p.append(f"adapter.modules_to_save applies to methods that adapt modules, not to {a.method!r}; set it to null")
-    if a.loraplus_ratio is not None and a.method not in LORA_FAMILY:
-        p.append(f"adapter.loraplus_ratio (LoRA+) applies to the LoRA family, not to {a.method!r}; set it to null")
-    if a.method == 'adalora' and t.max_steps == -1:
-        p.append('adalora schedules its rank budget over a known number of steps; set training.max_steps')
-    if a.method == 'prefix_tuning' and t.gradient_checkpointing:
-        p.append('prefix tuning feeds its prefix as past key values, which gradient checkpointing disables; set training.gradient_checkpointing to false')
-    if a.method in PROMPT_METHODS and r.data.packing:
-        p.append(f'{a.method} prepends virtual tokens to each sequence and cannot train on packed sequences; set data.packing to false')
+        say('quantization.mode', f"adapter.init {a.init!r} needs full-precision or 4-bit base weights to decompose; set quantization.mode to 'none' or '4bit'")
+    if a.rslora and not m.lora: say('adapter.rslora', f"adapter.rslora applies to the LoRA family, not to {a.method!r}; set it to false")
+    if a.modules_to_save and not m.targets:
+        say('adapter.modules_to_save', f"adapter.modules_to_save applies to methods that adapt modules, not to {a.method!r}; set it to null")
+    if a.loraplus_ratio is not None and not m.lora:
+        say('adapter.loraplus_ratio', f"adapter.loraplus_ratio (LoRA+) applies to the LoRA family, not to {a.method!r}; set it to null")
+    if m.steps and t.max_steps == -1:
+        say('training.max_steps', f'{a.method} schedules its rank budget over a known number of steps; set training.max_steps')
+    if not m.checkpointing and t.gradient_checkpointing:
+        say('training.gradient_checkpointing', f"{a.method.replace('_', ' ')} feeds its prefix as past key values, which gradient checkpointing "
+                                               "disables; set training.gradient_checkpointing to false")
+    if not m.packing and d.packing:
+        say('data.packing', f'{a.method} prepends virtual tokens to each sequence and cannot train on packed sequences; set data.packing to false')
     wants_bf16 = t.precision == 'bf16' or r.model.dtype == 'bfloat16' or (q.mode == '4bit' and q.compute_dtype == 'bfloat16')
     if wants_bf16 and not hw.bf16:
-        p.append(f"bf16 is not supported on {hw.name}; set training.precision to 'fp16' (and model.dtype / quantization.compute_dtype to 'float16' or 'auto')")
-    if a.method == 'full' and hw.cuda and r.model.dtype == 'float16' and t.precision in ('auto', 'fp16'):  # fp16 weights, fp16 mixed precision
-        p.append("full fine-tuning in fp16 mixed precision needs float32 weights (the loss scaler cannot unscale fp16 gradients); set model.dtype to 'auto' or 'float32'")
+        say('training.precision', f"bf16 is not supported on {hw.name}; set training.precision to 'fp16' "
+                                  "(and model.dtype / quantization.compute_dtype to 'float16' or 'auto')")
+    if m.config is None and hw.cuda and r.model.dtype == 'float16' and t.precision in ('auto', 'fp16'):  # fp16 weights, fp16 mixed precision
+        say('model.dtype', "full fine-tuning in fp16 mixed precision needs float32 weights (the loss scaler cannot unscale fp16 gradients); "
+                           "set model.dtype to 'auto' or 'float32'")
     if t.precision == 'fp16' and not hw.cuda:
-        p.append("training.precision 'fp16' needs a CUDA GPU (mixed precision with a loss scaler); on the CPU use 'fp32' or 'bf16'")
+        say('training.precision', "training.precision 'fp16' needs a CUDA GPU (mixed precision with a loss scaler); on the CPU use 'fp32' or 'bf16'")
     if ('8bit' in t.optimizer or 'paged' in t.optimizer) and not hw.cuda:
-        p.append(f"training.optimizer {t.optimizer!r} is a bitsandbytes CUDA optimizer; on the CPU use 'adamw_torch'")
+        say('training.optimizer', f"training.optimizer {t.optimizer!r} is a bitsandbytes CUDA optimizer; on the CPU use 'adamw_torch'")
     if t.optimizer == 'adamw_torch_fused' and not hw.cuda:
-        p.append("training.optimizer 'adamw_torch_fused' needs a GPU; use 'adamw_torch' on the CPU")
-    if r.data.eval_fraction and r.data.eval_split:
-        p.append('data.eval_fraction and data.eval_split both choose the evaluation data; set one of them')
-    if t.eval_steps and not (r.data.eval_fraction or r.data.eval_split):
-        p.append('training.eval_steps needs held-out data; set data.eval_fraction (e.g. 0.05)')
+        say('training.optimizer', "training.optimizer 'adamw_torch_fused' needs a GPU; use 'adamw_torch' on the CPU")
+    if d.eval_fraction and d.eval_split: say('data.eval_split', 'data.eval_fraction and data.eval_split both choose the evaluation data; set one of them')
+    if t.eval_steps and not (d.eval_fraction or d.eval_split):
+        say('data.eval_fraction', 'training.eval_steps needs held-out data; set data.eval_fraction (e.g. 0.05)')
     if t.early_stopping_patience is not None:
-        if not t.eval_steps: p.append('training.early_stopping_patience watches the eval loss; set training.eval_steps too')
+        if not t.eval_steps: say('training.eval_steps', 'training.early_stopping_patience watches the eval loss; set training.eval_steps too')
         elif isinstance(t.save_steps, int) and isinstance(t.eval_steps, int) and t.save_steps % t.eval_steps:
-            p.append(f'early stopping keeps the best checkpoint, so training.save_steps ({t.save_steps}) must be a multiple of training.eval_steps ({t.eval_steps})')
-    if t.probe_steps and not t.probe_prompts: p.append('training.probe_steps is set but training.probe_prompts is empty; add prompts or unset probe_steps')
+            say('training.save_steps', f'early stopping keeps the best checkpoint, so training.save_steps ({t.save_steps}) must be a multiple of '
+                                       f'training.eval_steps ({t.eval_steps})')
+    if t.probe_steps and not t.probe_prompts:
+        say('training.probe_prompts', 'training.probe_steps is set but training.probe_prompts is empty; add prompts or unset probe_steps')
     if r.model.attn_implementation == 'flash_attention_2' and not hw.cuda:
-        p.append("model.attn_implementation 'flash_attention_2' needs a CUDA GPU; use 'sdpa'")
+        say('model.attn_implementation', "model.attn_implementation 'flash_attention_2' needs a CUDA GPU; use 'sdpa'")
     if t.liger_kernel:
         import importlib.util
-        if not hw.cuda: p.append("training.liger_kernel needs a CUDA GPU (its kernels are Triton); set it to false on the CPU")
-        elif importlib.util.find_spec('liger_kernel') is None: p.append("training.liger_kernel needs the liger-kernel package: pip install liger-kernel")
-    if t.group_by_length and r.data.packing: p.append('training.group_by_length has nothing to group when data.packing is on; turn one of them off')
+        if not hw.cuda: say('training.liger_kernel', "training.liger_kernel needs a CUDA GPU (its kernels are Triton); set it to false on the CPU")
+        elif importlib.util.find_spec('liger_kernel') is None:
+            say('training.liger_kernel', "training.liger_kernel needs the liger-kernel package: pip install liger-kernel")
+    if t.group_by_length and d.packing:
+        say('training.group_by_length', 'training.group_by_length has nothing to group when data.packing is on; turn one of them off')
 
 # %% ../nbs/00_recipe.ipynb #83b6a548
-def validate(self, hw: Hardware | None = None) -> list[str]:
-    "Every problem with this recipe, each a sentence that says what to change (empty when valid)."
+@patch
+def validate(self: Recipe, hw: Hardware | None = None) -> list[Problem]:
+    "Every problem with this recipe, each a sentence that says what to change and names its field (empty when valid)."
     p = []
     r = _check_types(self, p)  # fields of the wrong type are reported once, then checked as their defaults
     _validate_fields(r, p)
     _validate_combinations(r, hw or Hardware.detect(), p)
     return p
 
-def check(self, hw: Hardware | None = None):
+@patch
+def check(self: Recipe, hw: Hardware | None = None) -> Recipe:
     "Raise `RecipeError` listing every problem; return the recipe when valid."
     p = self.validate(hw)
     if p: raise RecipeError(p)
     return self
 
-def check_types(self):
+@patch
+def check_types(self: Recipe) -> Recipe:
     "Raise `RecipeError` if a field has the wrong type (no hardware needed); return the recipe. For code that reads fields without `check`."
     p = []
     _check_types(self, p)
     if p: raise RecipeError(p)
     return self
 
-Recipe.validate, Recipe.check, Recipe.check_types = validate, check, check_types
-
 # %% ../nbs/00_recipe.ipynb #e48fd7b0
-def resolved_dtype(self, hw: Hardware | None = None) -> str:
-    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, fp16 on older GPUs (fp32 for full fine-tuning, which fp16 mixed precision trains as fp32 master weights), fp32 on the CPU."
-    if self.model.dtype != 'auto': return self.model.dtype
-    hw = hw or Hardware.detect()
-    if not hw.cuda: return 'float32'
-    return 'bfloat16' if hw.bf16 else 'float32' if self.adapter.method == 'full' else 'float16'
+def _hw(hw: Hardware | None) -> dict:
+    "The machine as translate's `cuda` and `bf16` arguments (None: translate asks torch)."
+    return {} if hw is None else dict(cuda=hw.cuda, bf16=hw.bf16)
 
-def resolved_precision(self, hw: Hardware | None = None) -> str:
+@patch
+def resolved_dtype(self: Recipe, hw: Hardware | None = None) -> str:
+    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, fp16 on older GPUs (fp32 for full fine-tuning), fp32 on the CPU."
+    return translate.resolved_dtype(self.to_dict(), **_hw(hw))
+
+@patch
+def resolved_precision(self: Recipe, hw: Hardware | None = None) -> str:
     "Mixed precision for training: `bf16`, `fp16` or `fp32`."
-    if self.training.precision != 'auto': return self.training.precision
-    hw = hw or Hardware.detect()
-    if self.model.dtype == 'auto' and hw.cuda: return 'bf16' if hw.bf16 else 'fp16'
-    return {'bfloat16': 'bf16', 'float16': 'fp16', 'float32': 'fp32'}[self.resolved_dtype(hw)]
+    return translate.resolved_precision(self.to_dict(), **_hw(hw))
 
-def resolved_compute_dtype(self, hw: Hardware | None = None) -> str:
+@patch
+def resolved_compute_dtype(self: Recipe, hw: Hardware | None = None) -> str:
     "The 4-bit matmul dtype: follows the model dtype unless set."
-    q = self.quantization.compute_dtype
-    return self.resolved_dtype(hw) if q == 'auto' else q
+    return translate.resolved_compute_dtype(self.to_dict(), **_hw(hw))
 
-def resolved_targets(self):
+@patch
+def resolved_targets(self: Recipe):
     "Target modules as peft wants them: `all-linear`, a list, or None for peft's per-architecture default."
-    tm = self.adapter.target_modules
-    if tm != 'auto': return tm
-    return 'all-linear' if self.adapter.method in LORA_FAMILY + ('adalora', 'loha', 'lokr', 'vera') else None
-
-Recipe.resolved_dtype, Recipe.resolved_precision = resolved_dtype, resolved_precision
-Recipe.resolved_compute_dtype, Recipe.resolved_targets = resolved_compute_dtype, resolved_targets
+    return translate.resolved_targets(self.to_dict())
 
 # %% ../nbs/00_recipe.ipynb #6f204032
-def bnb_config(self, hw: Hardware | None = None):
+@patch
+def bnb_config(self: Recipe, hw: Hardware | None = None):
     "A `transformers.BitsAndBytesConfig` for the quantization, or None."
-    q = self.quantization
-    if q.mode == 'none': return None
-    import torch
-    from transformers import BitsAndBytesConfig
-    if q.mode == '8bit': return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=q.quant_type, bnb_4bit_use_double_quant=q.double_quant,
-                              bnb_4bit_compute_dtype=getattr(torch, self.resolved_compute_dtype(hw)))
-
-Recipe.bnb_config = bnb_config
+    return translate.bnb_config(self.to_dict(), **_hw(hw))
 
 # %% ../nbs/00_recipe.ipynb #4c51eaef
-def _peft_args(self, total_steps: int | None = None):
-    "The peft config class for the adapter method and the arguments the recipe gives it (`None, {}` for full fine-tuning)."
-    import peft
-    a, targets = self.adapter, self.resolved_targets()
-    common = dict(task_type='CAUSAL_LM')
-    tm = dict(target_modules=targets, modules_to_save=a.modules_to_save or None, **common)
-    if a.method in LORA_FAMILY:
-        init = {'default': True}.get(a.init, a.init)
-        kw = dict(loftq_config=peft.LoftQConfig(loftq_bits=4)) if a.init == 'loftq' else {}
-        return peft.LoraConfig, dict(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout, use_rslora=a.rslora,
-                                     use_dora=a.method == 'dora', init_lora_weights=init, **kw, **tm)
-    if a.method == 'adalora':
-        return peft.AdaLoraConfig, dict(init_r=a.r, target_r=a.target_r, lora_alpha=a.alpha, lora_dropout=a.dropout,
-                                        total_step=total_steps or (self.training.max_steps if self.training.max_steps > 0 else None), **tm)
-    if a.method == 'ia3': return peft.IA3Config, tm
-    if a.method == 'loha': return peft.LoHaConfig, dict(r=a.r, alpha=a.alpha, module_dropout=a.dropout, **tm)
-    if a.method == 'lokr': return peft.LoKrConfig, dict(r=a.r, alpha=a.alpha, module_dropout=a.dropout, **tm)
-    if a.method == 'vera': return peft.VeraConfig, dict(r=a.r, vera_dropout=a.dropout, **tm)
-    if a.method == 'prefix_tuning': return peft.PrefixTuningConfig, dict(num_virtual_tokens=a.num_virtual_tokens, **common)
-    if a.method == 'prompt_tuning': return peft.PromptTuningConfig, dict(num_virtual_tokens=a.num_virtual_tokens, **common)
-    return None, {}
-
-def peft_config(self, total_steps: int | None = None):
+@patch
+def peft_config(self: Recipe, total_steps: int | None = None):
     "The `peft` config for the adapter method (None for full fine-tuning); `adapter.extra` is passed on as is."
-    cls, kw = _peft_args(self, total_steps)
-    return None if cls is None else cls(**kw, **self.adapter.extra)
-
-Recipe.peft_config = peft_config
+    return translate.peft_config(self.to_dict(), total_steps)
 
 # %% ../nbs/00_recipe.ipynb #ce3fec18
-def sft_config(self, hw: Hardware | None = None, **overrides):
+@patch
+def sft_config(self: Recipe, hw: Hardware | None = None, **overrides):
     "TRL's `SFTConfig` (a `transformers.TrainingArguments`) for the training settings."
     from trl import SFTConfig
-    hw = hw or Hardware.detect()
-    t, d, prec = self.training, self.data, self.resolved_precision(hw)
-    kw = dict(output_dir=t.output_dir, num_train_epochs=t.epochs, max_steps=t.max_steps, per_device_train_batch_size=t.batch_size,
-              per_device_eval_batch_size=t.batch_size, gradient_accumulation_steps=t.grad_accum, learning_rate=t.lr,
-              lr_scheduler_type=t.scheduler, warmup_steps=t.warmup, weight_decay=t.weight_decay, optim=t.optimizer,
-              max_grad_norm=t.max_grad_norm, gradient_checkpointing=t.gradient_checkpointing, bf16=prec == 'bf16', fp16=prec == 'fp16',
-              logging_steps=t.logging_steps, save_steps=t.save_steps, save_total_limit=t.save_total_limit, seed=t.seed, data_seed=t.seed,
-              eval_strategy='steps' if t.eval_steps else 'no', eval_steps=t.eval_steps, max_length=d.max_length, packing=d.packing,
-              completion_only_loss=d.completion_only_loss, report_to='none', disable_tqdm=True, use_cpu=not hw.cuda,
-              logging_nan_inf_filter=False,  # peftbench's NaN guard must see NaN losses
-              torch_compile=t.torch_compile, use_liger_kernel=t.liger_kernel,
-              train_sampling_strategy='group_by_length' if t.group_by_length else 'random')
-    if t.gradient_checkpointing: kw['gradient_checkpointing_kwargs'] = {'use_reentrant': False}
-    if t.early_stopping_patience: kw.update(load_best_model_at_end=True, metric_for_best_model='eval_loss', greater_is_better=False)
-    kw.update(overrides)
-    return SFTConfig(**kw)
+    return SFTConfig(**{**translate.sft_args(self.to_dict(), **_hw(hw)), **overrides})  # overrides may set bf16 (the argument)
 
-Recipe.sft_config = sft_config
+# %% ../nbs/00_recipe.ipynb #b0e57a02
+@patch
+def best_quant(self: Recipe, hw: Hardware | None = None) -> str | None:
+    "The quantization mode with the fewest problems, if it has fewer than the current mode; else None."
+    hw = hw or Hardware.detect()
+    def n(mode):
+        c = copy.deepcopy(self); c.quantization.mode = mode
+        return len(c.validate(hw))
+    best = min(QUANT_MODES, key=n)
+    return best if n(best) < n(self.quantization.mode) else None
