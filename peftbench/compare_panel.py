@@ -8,6 +8,7 @@ Docs: https://peftbench.github.io/peftbench/compare_panel.html.md"""
 from __future__ import annotations
 import html, re, threading, time
 import ipywidgets as W
+from fastcore.basics import patch
 from .ui import Panel, row, later, Throttle
 
 # %% auto #0
@@ -37,7 +38,8 @@ def side_class(side: str) -> str:
     return 'peftbench-compare-' + (re.sub(r'[^a-z0-9_-]+', '-', side.lower()).strip('-') or 'side')
 
 def _badge(text, color, tip=''):
-    return f'<span title="{html.escape(tip)}" style="background:{color};color:#fff;border-radius:3px;padding:0 4px;margin-right:4px">{html.escape(text)}</span>'
+    style = f'background:{color};color:#fff;border-radius:3px;padding:0 4px;margin-right:4px'
+    return f'<span title="{html.escape(tip)}" style="{style}">{html.escape(text)}</span>'
 
 def _mark(v) -> str: return '✓' if v is True else '✗' if v is False else html.escape(str(v))
 
@@ -53,11 +55,13 @@ def table(prompts, sides, texts, done=False, scores=None) -> str:
             foot = []
             if done and s != sides[0]:
                 same = t == texts.get(sides[0], {}).get(i, '')
-                foot.append(_badge('= base', '#999', 'same output as the base') if same else _badge('≠ base', '#e67e22', 'differs from the base'))
+                foot.append(_badge('= base', '#999', 'same output as the base') if same else
+                            _badge('≠ base', '#e67e22', 'differs from the base'))
             if done and scores: foot += [f'{html.escape(k)} {_mark(v)}' for k, v in scores[s][i].items()]
             foot = f'<div style="margin-top:3px;font-size:11px;color:#555">{" ".join(foot)}</div>' if foot else ''
             cells.append(f'<td class="{side_class(s)}" style="{_CELL}"><div style="{_TXT}">{body}</div>{foot}</td>')
-        rows.append(f'<tr><td class="peftbench-compare-prompt" style="{_CELL};color:#555"><div style="{_TXT}">{html.escape(p)}</div></td>{"".join(cells)}</tr>')
+        prompt = f'<td class="peftbench-compare-prompt" style="{_CELL};color:#555"><div style="{_TXT}">{html.escape(p)}</div></td>'
+        rows.append(f'<tr>{prompt}{"".join(cells)}</tr>')
     return (f'<table class="peftbench-compare-table" style="border-collapse:collapse;width:100%">'
             f'<tr><th style="{_CELL}">prompt</th>{head}</tr>{"".join(rows)}</table>')
 
@@ -83,7 +87,8 @@ class ComparePanel(Panel):
         self.folder = W.Text(placeholder='an adapter or run folder, e.g. runs/pico-demo', layout=W.Layout(width='360px'))
         self.load_button = W.Button(description='Load', icon='folder-open', tooltip='load the base model and this adapter')
         self.source = W.HTML()
-        self.prompts = W.Textarea(placeholder='one prompt per line; write \\n for a newline inside a prompt', layout=W.Layout(width='100%', height='100px'))
+        self.prompts = W.Textarea(placeholder='one prompt per line; write \\n for a newline inside a prompt',
+                                  layout=W.Layout(width='100%', height='100px'))
         self.max_new = W.IntSlider(value=32, min=1, max=512, continuous_update=False)
         self.mode = W.ToggleButtons(options=['greedy', 'sample'], style={'button_width': '70px'})
         self.temperature = W.FloatSlider(value=0.8, min=0.05, max=2.0, step=0.05, continuous_update=False, layout=W.Layout(display='none'))
@@ -96,9 +101,12 @@ class ComparePanel(Panel):
         self.load_button.on_click(lambda _: self.load_later(self.folder.value))
         self.go.on_click(lambda _: self.compare_later())
         self.stop.on_click(lambda _: self.halt())
-        return [row('adapter folder', self.folder, self.load_button, tip='a folder written by a run (or its adapter/ folder); leave empty to use the training run'),
+        return [row('adapter folder', self.folder, self.load_button,
+                    tip='a folder written by a run (or its adapter/ folder); leave empty to use the training run'),
                 row('model', self.source), row('prompts', self.prompts, tip='one per line'),
-                row('new tokens', self.max_new), row('decoding', self.mode, self.temperature, tip='greedy: the likeliest token each time; sample: drawn at this temperature'),
+                row('new tokens', self.max_new),
+                row('decoding', self.mode, self.temperature,
+                    tip='greedy: the likeliest token each time; sample: drawn at this temperature'),
                 row('seed', self.seed, tip='the same seed gives the same samples on every side'),
                 W.HBox([self.go, self.stop, self.status]), self.result]
 
@@ -114,18 +122,23 @@ def _run_model(run):
     "(model, tokenizer, when, what) of a run that holds a trained model, else None."
     if getattr(run, 'model', None) is None or getattr(run, 'tokenizer', None) is None: return None
     evs = getattr(run, 'events', None) or [{}]
-    return run.model, run.tokenizer, evs[0].get('time', 0), f'the run in <code>{html.escape(str(getattr(run, "out", "")))}</code> ({html.escape(str(run.status))})'
+    what = f'the run in <code>{html.escape(str(getattr(run, "out", "")))}</code> ({html.escape(str(run.status))})'
+    return run.model, run.tokenizer, evs[0].get('time', 0), what
 
-def _pick(self):
+@patch
+def _pick(self: ComparePanel):
     "(model, tokenizer, what) to compare with: the newest of the run's and the panel's, or None."
-    c = [x for x in (_run_model(self.state.run), (self.model, self.tokenizer, self._model_at, self._what) if self.model is not None else None) if x]
+    mine = (self.model, self.tokenizer, self._model_at, self._what) if self.model is not None else None
+    c = [x for x in (_run_model(self.state.run), mine) if x]
     if not c: return None
     m, t, _, what = max(c, key=lambda x: x[2])
     return m, t, what
 
-def _running(self) -> bool: return getattr(self.state.run, 'status', None) in ('starting', 'running', 'paused')
+@patch
+def _running(self: ComparePanel) -> bool: return getattr(self.state.run, 'status', None) in ('starting', 'running', 'paused')
 
-def _sync(self):
+@patch
+def sync(self: ComparePanel):
     "Bring the model line and the buttons up to date with the run and the panel."
     run = self.state.run
     if run is not None and run is not self._run_seen:
@@ -139,10 +152,9 @@ def _sync(self):
     if busy_run: self.status.value = f'<span style="color:#8a6d3b">{RUNNING}</span>'
     elif self.status.value.endswith(f'{RUNNING}</span>'): self.status.value = ''
 
-ComparePanel._pick, ComparePanel._running, ComparePanel.sync = _pick, _running, _sync
-
 # %% ../nbs/18_compare_panel.ipynb #6ee34787
-def _load(self, folder):
+@patch
+def load(self: ComparePanel, folder):
     "Load the adapter (or run) `folder` for comparing (blocking); returns (model, tokenizer), or None with the reason shown."
     from peftbench.export import load_adapter
     folder = str(folder).strip()
@@ -162,14 +174,14 @@ def _load(self, folder):
     self.sync()
     return model, tok
 
-def _load_later(self, folder):
+@patch
+def load_later(self: ComparePanel, folder):
     "What the Load button does: `load` on a worker thread."
     return later(self.load, folder, on_error=lambda m: setattr(self.status, 'value', _red(m)), name='peftbench-load')
 
-ComparePanel.load, ComparePanel.load_later = _load, _load_later
-
 # %% ../nbs/18_compare_panel.ipynb #977decce
-def _render(self):
+@patch
+def _render(self: ComparePanel):
     with self._lock:
         self.renders += 1
         self.result.value = table(self._prompts, self._sides, self._texts, self._done, self._scores)
@@ -182,12 +194,13 @@ def _summary(self, seconds, stopped) -> str:
         k = sum(self._texts.get(s, {}).get(i, '') != base.get(i, '') for i in range(n))
         bits.append(f'{s} differs from base on {k} of {n}')
     if self._scores:
-        for key in self._scores[sides[0]][0]:
-            bits.append(f'{key}: ' + ' → '.join(f'{s} {sum(bool(x[key]) for x in self._scores[s]) / n:.0%}' for s in sides))
+        share = lambda s, key: sum(bool(x[key]) for x in self._scores[s]) / n
+        bits += [f'{key}: ' + ' → '.join(f'{s} {share(s, key):.0%}' for s in sides) for key in self._scores[sides[0]][0]]
     return '<span style="color:#555">' + ' · '.join(html.escape(b) for b in bits) + '</span>'
 
-def _compare(self):
-    "Generate on every side for the prompts (blocking), filling the table as it goes; returns {side: outputs}, or None with the reason shown."
+@patch
+def compare(self: ComparePanel):
+    "Generate on every side for the prompts (blocking), filling the table as it goes; {side: outputs}, or None with the reason shown."
     if self._running(): self.sync(); return None
     got = self._pick()
     prompts = text_prompts(self.prompts.value)
@@ -202,7 +215,8 @@ def _compare(self):
         from peftbench.compare import stream_compare, sides_of
         self._sides = [s for s, _ in sides_of(model, self.adapters)]
         self._render()
-        kw = dict(max_new_tokens=self.max_new.value, do_sample=self.mode.value == 'sample', temperature=self.temperature.value, seed=self.seed.value)
+        kw = dict(max_new_tokens=self.max_new.value, do_sample=self.mode.value == 'sample', temperature=self.temperature.value,
+                  seed=self.seed.value)
         gen = stream_compare(model, tok, prompts, adapters=self.adapters, **kw)
         for side, i, text in gen:
             self._texts.setdefault(side, {})[i] = text
@@ -216,21 +230,26 @@ def _compare(self):
         th.flush()
         self._busy = False
         self.sync()
-    if self.state.recipe.data.source == 'pico':
-        from peftbench.pico import task_score  # the demo's scorer, as `peftbench demo` uses it
-        self._scores = {s: [task_score(self._texts.get(s, {}).get(i, ''), p) for i, p in enumerate(prompts)] for s in self._sides}
+    from peftbench.compare import scorer_for
+    score = scorer_for(self.state.recipe)  # the task's scorer (pico's task_score), as `peftbench demo` uses it
+    if score is not None:
+        self._scores = {s: [score(self._texts.get(s, {}).get(i, ''), p) for i, p in enumerate(prompts)] for s in self._sides}
     self._done = True
     self._render()
     self.status.value = _summary(self, time.time() - t0, self._halt.is_set())
     return self.outputs
 
-def _compare_later(self):
+@patch
+def compare_later(self: ComparePanel):
     "What the Compare button does: `compare` on a worker thread."
     return later(self.compare, on_error=lambda m: setattr(self.status, 'value', _red(m)), name='peftbench-compare')
 
-def _halt(self):
+@patch
+def halt(self: ComparePanel):
     "End generation after the current token."
     self._halt.set()
 
-ComparePanel._render, ComparePanel.compare, ComparePanel.compare_later, ComparePanel.halt = _render, _compare, _compare_later, _halt
-ComparePanel.outputs = property(lambda self: {s: [self._texts.get(s, {}).get(i, '') for i in range(len(self._prompts))] for s in self._sides})
+@patch(as_prop=True)
+def outputs(self: ComparePanel) -> dict:
+    "{side: the output for each prompt} of the last comparison."
+    return {s: [self._texts.get(s, {}).get(i, '') for i in range(len(self._prompts))] for s in self._sides}
