@@ -6,27 +6,18 @@ Docs: https://peftbench.github.io/peftbench/quant_panel.html.md"""
 
 # %% ../nbs/12_quant_panel.ipynb #3b8e1433
 from __future__ import annotations
-import copy
 import ipywidgets as W
-from .recipe import Recipe, Hardware, QUANT_MODES, QUANT_TYPES, DTYPES
-from .memory import estimate, fmt_bytes
+from .recipe import QUANT_MODES, QUANT_TYPES, DTYPES
+from .memory import fmt_bytes, weight_bytes as weight_bytes
 from .catalog import Arch
-from .ui import State, Panel, row, toggle, radio, mark, show, note, lab, title, arch_soon, gpu_for
+from .ui import Panel, row, toggle, radio, mark, show, note, title, arch_soon, gpu_for
 
 # %% auto #0
-__all__ = ['MODE_LABELS', 'MEMORY_LABELS', 'weight_bytes', 'QuantPanel']
+__all__ = ['MODE_LABELS', 'MEMORY_LABELS', 'QuantPanel']
 
 # %% ../nbs/12_quant_panel.ipynb #b9e2a93d
 MODE_LABELS = {'none': 'none', '8bit': '8-bit', '4bit': '4-bit'}
 MEMORY_LABELS = {'none': 'unquantized', '8bit': '8-bit', '4bit': '4-bit'}
-
-def weight_bytes(recipe: Recipe, gpu=None) -> dict:
-    "Bytes of the base weights under each quantization mode (the estimate's 'weights' term)."
-    out = {}
-    for m in QUANT_MODES:
-        c = copy.deepcopy(recipe); c.quantization.mode = m
-        out[m] = estimate(c, gpu).terms['weights']
-    return out
 
 # %% ../nbs/12_quant_panel.ipynb #d3bb75f9
 class QuantPanel(Panel):
@@ -39,8 +30,10 @@ class QuantPanel(Panel):
         self.quant_type = radio(st, 'quantization.quant_type', QUANT_TYPES, ['NF4', 'FP4'], width='56px')
         self.double = toggle(st, 'quantization.double_quant', 'double quant', layout=W.Layout(width='110px', margin='0 0 0 14px'))
         self.compute = radio(st, 'quantization.compute_dtype', DTYPES, ['auto', 'fp32', 'bf16', 'fp16'], width='56px')
-        self.four = W.VBox([row('4-bit type', self.quant_type, self.double, tip='NF4 suits normally distributed weights (QLoRA); double quant saves ~0.4 bit per weight'),
-                            row('compute dtype', self.compute, tip='dtype of the matmuls on dequantized weights; auto follows the model dtype')])
+        self.four = W.VBox([row('4-bit type', self.quant_type, self.double,
+                                tip='NF4 suits normally distributed weights (QLoRA); double quant saves ~0.4 bit per weight'),
+                            row('compute dtype', self.compute,
+                                tip='dtype of the matmuls on dequantized weights; auto follows the model dtype')])
         self.memory = W.HTML(layout=W.Layout(margin='2px 0 2px 150px'))
         self.notes = note()
         return [title(self.title), row('base weights', self.mode, tip='how the frozen base weights are stored (bitsandbytes)'),
@@ -62,7 +55,9 @@ class QuantPanel(Panel):
         if not isinstance(a, Arch): self.memory.value = '<span style="color:#777">base weights: unknown model</span>'; return
         r = self.state.recipe
         w, cur = weight_bytes(r, gpu_for(self.state)), r.quantization.mode
-        parts = [(f'<b>{fmt_bytes(w[m])}</b> {MEMORY_LABELS[m]}' if m == cur else f'{fmt_bytes(w[m])} {MEMORY_LABELS[m]}') for m in QUANT_MODES]
+        size = lambda m: f'<b>{fmt_bytes(w[m])}</b>' if m == cur else fmt_bytes(w[m])
+        parts = [f'{size(m)} {MEMORY_LABELS[m]}' for m in QUANT_MODES]
         d = w['none'] - w[cur]
-        saved = '' if cur == 'none' else f' (saves {fmt_bytes(d)})' if d > 0 else f' (adds {fmt_bytes(-d)}: the unquantized embeddings dominate)'
+        saved = ('' if cur == 'none' else f' (saves {fmt_bytes(d)})' if d > 0 else
+                 f' (adds {fmt_bytes(-d)}: the unquantized embeddings dominate)')
         self.memory.value = f'<span style="color:#555">base weights: {" · ".join(parts)}{saved}</span>'

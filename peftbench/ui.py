@@ -8,7 +8,7 @@ Docs: https://peftbench.github.io/peftbench/ui.html.md"""
 from __future__ import annotations
 import copy, html, math, os, sys, threading, time, traceback
 import ipywidgets as W
-from .recipe import Recipe, Hardware, METHODS
+from .recipe import Recipe, Hardware
 from .catalog import GPU, GPUS, CATALOG, Arch, arch, find_gpu
 
 # %% auto #0
@@ -24,7 +24,7 @@ class State:
     def __init__(self, recipe: Recipe | None = None, gpu: GPU | str | None = None, hw: Hardware | None = None):
         self.recipe = recipe if recipe is not None else Recipe()
         self.gpu = find_gpu(gpu) if gpu is not None else None  # the GPU the estimate is for; None: this machine's
-        self._hw, self.run, self._subs = hw, None, []
+        self._hw, self.run, self._subs, self._memo = hw, None, [], {}
 
     def get(self, path: str):
         "The value of field `path`, e.g. 'training.lr'."
@@ -65,19 +65,37 @@ class State:
         if h.cuda: return GPU(h.name, h.memory_bytes, bf16=h.bf16)
         return GPUS['T4']
 
+    def _once(self, key, make):
+        "`make()`, remembered under `key` (a recipe's text and what else it depends on) for the next panels that ask."
+        if key not in self._memo:
+            if len(self._memo) > 64: self._memo.clear()
+            self._memo[key] = make()
+        return self._memo[key]
+
+    def validate(self, recipe: Recipe | None = None, hw: Hardware | None = None) -> list:
+        "`recipe.validate(hw)` (default: this state's recipe and machine), once per recipe and machine."
+        r, h = recipe if recipe is not None else self.recipe, hw if hw is not None else self.hw
+        return self._once(('validate', repr(r), repr(h)), lambda: r.validate(h))
+
     def problems(self, section: str | None = None) -> list[str]:
-        "The recipe's problems on this machine, all or those of one section."
-        ps = self.recipe.validate(self.hw)
-        return ps if section is None else [p for p in ps if _section(p, self.recipe) == section]
+        "The recipe's problems on this machine: all, or those `section` shows (see `_section`)."
+        ps = self.validate()
+        if section is None: return ps
+        c = copy.copy(self.recipe); setattr(c, section, type(getattr(c, section))())
+        rest = set(self.validate(c))  # what is left with the section's own settings at their defaults
+        return [p for p in ps if _section(p) == section or p not in rest]
+
+    def estimate(self, gpu: GPU | None = None):
+        "The memory estimate of the recipe for `gpu`, made once per recipe and GPU and shared by the panels."
+        from peftbench.memory import estimate
+        r = self.recipe
+        return self._once(('estimate', repr(r), repr(gpu)), lambda: estimate(r, gpu))
 
 # %% ../nbs/10_ui.ipynb #a12a1ef2
-def _section(problem: str, recipe: Recipe) -> str:
-    "Which section a problem sentence is about."
-    first = problem.split()[0] if problem.split() else ''
-    if first == 'bf16': return 'training'
-    if first in METHODS: return 'adapter'
-    hits = [(problem.find(s + '.'), s) for s in SECTIONS if s + '.' in problem]
-    return min(hits)[1] if hits else 'training'
+def _section(problem, recipe: Recipe | None = None) -> str:
+    "The section of the field a problem says to change (`Problem.field`); 'training' for one without a field."
+    field = getattr(problem, 'field', None)
+    return field.split('.')[0] if field else 'training'
 
 # %% ../nbs/10_ui.ipynb #9e330456
 def bind(state: State, path: str, w: W.ValueWidget, get=None, put=None):
@@ -123,7 +141,7 @@ def number(state, path, kind=int, minimum=None, none=None, **kw) -> W.Text:
         v = v.strip()
         if none is not None and v == none: w.layout.border = ''; return None
         try: x = kind(float(v)) if kind is int and float(v).is_integer() else kind(v)
-        except (TypeError, ValueError): w.layout.border = '1px solid #d9534f'; raise ValueError(v)
+        except (TypeError, ValueError): w.layout.border = '1px solid #d9534f'; raise ValueError(v) from None
         if minimum is not None and x < minimum: w.layout.border = '1px solid #d9534f'; raise ValueError(v)
         w.layout.border = ''
         return x
@@ -262,8 +280,8 @@ def machines(state: State) -> list:
     here = state._hw
     tg = state.gpu if state.gpu is not None else (state.target if here is not None else None)
     there = tg.hardware() if tg is not None else None
-    if here is not None and there is not None and (here.cuda, here.bf16, here.name) == (there.cuda, there.bf16, there.name): there = None
-    return [here, there]
+    same = here is not None and there is not None and (here.cuda, here.bf16, here.name) == (there.cuda, there.bf16, there.name)
+    return [here, None if same else there]
 
 def gpu_for(state: State):
     "The GPU to estimate against; None (a generic GPU) while the machine is not detected."
@@ -277,7 +295,7 @@ def option_problems(state: State, path: str, options) -> dict:
     for v in options:
         c = copy.deepcopy(state.recipe)
         setattr(getattr(c, part), name, v)
-        per[v] = [c.validate(h) if h is not None else [] for h in hws]
+        per[v] = [state.validate(c, h) if h is not None else [] for h in hws]
     common = [set.intersection(*(set(per[v][i]) for v in options)) for i in range(2)]
     out = {}
     for v in options:
