@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from .recipe import Recipe, Hardware, LORA_FAMILY, PROMPT_METHODS
 from .catalog import Arch, GPU, GPUS, arch, find_gpu, resolve_model, MiB, GiB
-from .meta import Q4_BYTES, Q4_DQ_BYTES, count_params, meta_model, _hf_config  # noqa: F401 (names tests import from here)
+from .meta import Q4_BYTES, Q4_DQ_BYTES, count_params, meta_model, traced_run, _hf_config  # noqa: F401 (names tests import from here)
 
 # %% auto #0
 __all__ = ['BYTES', 'ALLOC_FACTOR', 'WORKSPACE', 'KBIT_UPCAST', 'TIGHT', 'LOGIT_TILE', 'REAL_RUN', 'GPU_MODELLED', 'KNOWN_TYPES',
            'fmt_bytes', 'MemoryEstimate', 'targeted_linears', 'alloc_setting', 'cuda_alloc_conf', 'unmodelled',
            'attn_used', 'estimate', 'weight_bytes', 'trainable', 'changes', 'suggestions', 'estimate_generation',
-           'Tracker', 'trace', 'Fit', 'fit']
+           'trace', 'Fit', 'fit']
 
 # %% ../nbs/02_memory.ipynb #0eb530f4
 BYTES = {'float32': 4, 'bfloat16': 2, 'float16': 2}
@@ -453,162 +453,30 @@ def estimate_generation(recipe: Recipe, batch: int = 1, new_tokens: int = 256, g
     title = f"{a.name or r.model.name} · generate · batch {batch} × ({p} + {new_tokens}) tokens"
     return _finish(terms, 'generation', {'generation': sum(terms.values())}, g, title)
 
-# %% ../nbs/02_memory.ipynb #9ab66512
-class Tracker:
-    "Live tensor-storage bytes through a computation, with the peak, per-phase peaks and a snapshot at the peak."
-    def __init__(self, block: int = 512):
-        self.block, self.live, self.info, self.cur, self.peak = block, {}, {}, 0, 0
-        self.phase, self.phases, self.at_peak, self._rising = '', {}, {}, False
-
-    def add(self, t, nbytes: int | None = None, kind: str | None = None):
-        "Count the storage of tensor `t` (once), optionally at `nbytes` instead of its own size, labelled `kind`."
-        import weakref
-        st = t.untyped_storage(); k = st._cdata
-        if k in self.live:
-            if kind: self.info[k] = (kind, self.info[k][1])
-            return
-        n = st.nbytes() if nbytes is None else int(nbytes)
-        n = -(-n // self.block) * self.block
-        if kind is None and self.phase == 'optimizer step': kind = 'optimizer'  # states and the step's temporaries
-        self.live[k], self.info[k] = n, (kind, tuple(t.shape))
-        self.cur += n
-        weakref.finalize(st, self._free, k)
-        if self.cur > self.peak: self.peak, self._rising = self.cur, True
-        if self.cur > self.phases.get(self.phase, 0): self.phases[self.phase] = self.cur
-
-    def _free(self, k):
-        if self._rising: self._snap()
-        self.cur -= self.live.pop(k, 0); self.info.pop(k, None)
-
-    def _snap(self):
-        self.at_peak, self._rising = {k: (n, *self.info[k]) for k, n in self.live.items()}, False
-
-    def snapshot(self) -> dict:
-        "Storage key -> (bytes, kind, shape) of what was alive at the peak."
-        if self._rising: self._snap()
-        return self.at_peak
-
-# %% ../nbs/02_memory.ipynb #9c2b2e0f
-def _dispatch_mode(tracker: Tracker):
-    "A `TorchDispatchMode` that hands every tensor an op returns to `tracker`."
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_flatten
-    class _Mode(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            for t in tree_flatten(out)[0]:
-                if isinstance(t, torch.Tensor): tracker.add(t)
-            return out
-    return _Mode()
-
-# %% ../nbs/02_memory.ipynb #ea6dfdf4
-def _fake_params(model, fm) -> dict:
-    "Swap `model`'s meta parameters and buffers for fake CPU tensors; returns {stand-in weight: its quantized bytes}."
-    import torch
-    conv, cpu = fm.fake_tensor_converter, torch.device('cpu')
-    qbytes, done = {}, {}
-    for mod in model.modules():
-        for n, p in list(mod._parameters.items()):
-            if p is None: continue
-            if p not in done:  # tied weights (embeddings and lm_head) stay one parameter
-                done[p] = torch.nn.Parameter(conv.from_meta_and_device(fm, p.data, cpu), requires_grad=p.requires_grad)
-                if hasattr(p, 'quant_bytes'): qbytes[done[p]] = p.quant_bytes
-            mod._parameters[n] = done[p]
-        for n, b in list(mod._buffers.items()):
-            if b is not None: mod._buffers[n] = conv.from_meta_and_device(fm, b, cpu)
-    return qbytes
-
-# %% ../nbs/02_memory.ipynb #49d60f38
-def _fake_optimizer(r: Recipe, params):
-    "The recipe's optimizer as transformers' Trainer makes it (foreach AdamW as on CUDA); None where it cannot run on fake tensors."
-    import torch
-    o, lr = r.training.optimizer, r.training.lr
-    if o == 'adamw_torch': return torch.optim.AdamW(params, lr=lr, foreach=True)
-    if o == 'adamw_torch_fused': return torch.optim.AdamW(params, lr=lr, fused=True)
-    if o == 'sgd': return torch.optim.SGD(params, lr=lr)
-    if o == 'adafactor':
-        from transformers.optimization import Adafactor
-        return Adafactor(params, lr=lr, scale_parameter=False, relative_step=False)
-    return None  # bitsandbytes' 8-bit and paged optimizers
-
-# %% ../nbs/02_memory.ipynb #396d4168
-def _cuda_dropout(input, p=0.5, training=True, inplace=False):
-    "Dropout as CUDA runs it: `native_dropout`, which saves a 1-byte mask (the CPU path saves a mask in the input's dtype)."
-    import torch
-    if not training or p == 0: return input
-    return torch.native_dropout(input, p, True)[0]
-
-def _as_on_cuda():
-    "Patch TRL's chunked log-prob fallbacks so a fake-tensor trace allocates what its CUDA kernels allocate."
-    from contextlib import ExitStack
-    from unittest import mock
-    import torch.nn.functional as F
-    import trl.kernels.chunked_logprob as ck
-    stack = ExitStack()
-    for name in ('_forward_tile', '_backward_tile', '_addmm_fp32'):  # in-place folds and fp32 accumulation: no new tensors on CUDA
-        if hasattr(ck, name): stack.enter_context(mock.patch.object(ck, name, lambda *a, **k: None))
-    stack.enter_context(mock.patch.object(F, 'dropout', _cuda_dropout))
-    return stack
-
 # %% ../nbs/02_memory.ipynb #890163d2
 def trace(recipe: Recipe, gpu: GPU | str | None = None, steps: int = 2) -> MemoryEstimate:
     "Peak GPU memory of `recipe` measured by running `steps` training steps on fake tensors (no weights, no GPU)."
-    import torch, warnings
-    from torch._subclasses.fake_tensor import FakeTensorMode
     r = recipe
     g, hw, w, c = _setup(r, gpu)
     a, t, d, ad = arch(r.model.name), r.training, r.data, r.adapter
     cdt = {4: 'float32', 2: 'bfloat16' if r.resolved_precision(hw) != 'fp16' else 'float16'}[c]
-    fm = FakeTensorMode(allow_non_fake_inputs=True)
     attn = 'sdpa' if attn_used(r) == 'flash_attention_2' else attn_used(r)
-    model = meta_model(r, training=True, dtype=r.resolved_dtype(hw), compute=cdt, attn=attn)
-    qbytes = _fake_params(model, fm)
-    tr, notes = Tracker(), []
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    for p in trainable: p.register_post_accumulate_grad_hook(lambda p: tr.add(p.grad, kind='gradients'))
-    with fm:
-        opt = _fake_optimizer(r, trainable)
-        B, S = t.batch_size, d.max_length
-        if d.packing: ids, extra = torch.zeros(1, B*S, dtype=torch.long), dict(position_ids=torch.arange(B*S).remainder(S)[None])
-        else:
-            ids = torch.zeros(B, S, dtype=torch.long)
-            mask = torch.ones(B, S, dtype=torch.long)
-            if B > 1: mask[0, :S//2] = 0  # a padded row, as in any batch of unequal lengths
-            extra = dict(attention_mask=mask)
-        labels = torch.zeros_like(ids)
-        for p in model.parameters(): tr.add(p, qbytes.get(p), 'adapter' if p.requires_grad and ad.method != 'full' else 'weights')
-        for b in model.buffers(): tr.add(b)
-        for x in (ids, labels, *extra.values()): tr.add(x)
-        amp = torch.autocast('cpu', dtype=getattr(torch, cdt), enabled=c < 4 and r.resolved_precision(hw) != 'fp32')
-        with _as_on_cuda(), _dispatch_mode(tr):
-            for _ in range(steps):
-                for _ in range(min(t.grad_accum, 2)):
-                    tr.phase = 'forward'
-                    with amp: out = model(input_ids=ids, labels=labels, fused_lm_head=True, **extra)
-                    tr.phase = 'backward'
-                    out.loss.backward(); del out
-                tr.phase = 'optimizer step'
-                if t.max_grad_norm: torch.nn.utils.clip_grad_norm_(trainable, t.max_grad_norm)
-                if opt is not None: opt.step(); opt.zero_grad(set_to_none=True)
-                else:
-                    for p in trainable: p.grad = None
-        snap = tr.snapshot()
+    run = traced_run(r, r.resolved_dtype(hw), cdt, attn, amp=c < 4 and r.resolved_precision(hw) != 'fp32', steps=steps)
+    notes = []
     terms = dict(weights=0, adapter=0, gradients=0, optimizer=0, activations=0, logits=0, buffers=0)
     V = a.vocab_size
-    for key, (n, kind, shape) in snap.items():
+    for n, kind, shape in run.at_peak.values():
         kind = kind or ('logits' if shape and shape[-1] in (V, min(V, LOGIT_TILE[1])) else 'activations')
         terms[kind] += n
-    terms['buffers'] = WORKSPACE + (max(i*o for i, o in a.linears.values()) * c if qbytes else 0)  # cuBLAS workspace, a dequantised weight
-    if opt is None:
-        terms['optimizer'] = sum(_opt_state(t.optimizer, tuple(p.shape), p.element_size()) for p in trainable)
+    terms['buffers'] = WORKSPACE + (max(i*o for i, o in a.linears.values()) * c if run.qbytes else 0)  # cuBLAS workspace, a dequantised weight
+    if run.optimizer is None:
+        terms['optimizer'] = sum(_opt_state(t.optimizer, tuple(p.shape), p.element_size()) for p in run.trainable)
         notes.append(f'{t.optimizer} cannot run on fake tensors; its states are counted by the analytic formula')
-    if qbytes: notes.append(f'{r.quantization.mode} weights are stand-ins counted at their quantized size')
+    if run.qbytes: notes.append(f'{r.quantization.mode} weights are stand-ins counted at their quantized size')
     if attn_used(r, a) == 'flash_attention_2': notes.append('traced with SDPA, which saves what flash attention saves')
-    peak = sum(terms.values())
-    phases = {k: v for k, v in tr.phases.items() if k}
+    phases = {k: v for k, v in run.tracker.phases.items() if k}
     title = f"{a.name or r.model.name} · {ad.method} · traced · batch {t.batch_size} × {d.max_length} tokens"
-    return _finish(terms, max(phases, key=phases.get), phases, g, title, sum(p.numel() for p in trainable), notes)
+    return _finish(terms, max(phases, key=phases.get), phases, g, title, sum(p.numel() for p in run.trainable), notes)
 
 # %% ../nbs/02_memory.ipynb #adf5e2d1
 @dataclass

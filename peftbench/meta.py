@@ -6,11 +6,12 @@ Docs: https://peftbench.github.io/peftbench/meta.html.md"""
 
 # %% ../nbs/01a_meta.ipynb #55124ce4
 from __future__ import annotations
+from dataclasses import dataclass
 from .recipe import Recipe
 from .catalog import arch, resolve_model
 
 # %% auto #0
-__all__ = ['Q4_BYTES', 'Q4_DQ_BYTES', 'quant_bytes', 'meta_model', 'count_params']
+__all__ = ['Q4_BYTES', 'Q4_DQ_BYTES', 'quant_bytes', 'meta_model', 'count_params', 'Tracker', 'TracedRun', 'traced_run']
 
 # %% ../nbs/01a_meta.ipynb #4652a768
 def _hf_config(name: str, revision: str | None = None, trust_remote_code: bool = False):
@@ -114,3 +115,156 @@ def count_params(recipe: Recipe) -> tuple[int, int]:
     if recipe.adapter.method == 'full': return (n := sum(p.numel() for p in model.parameters())), n
     trainable, total = model.get_nb_trainable_parameters()
     return total, trainable
+
+# %% ../nbs/01a_meta.ipynb #9ab66512
+class Tracker:
+    "Live tensor-storage bytes through a computation, with the peak, per-phase peaks and a snapshot at the peak."
+    def __init__(self, block: int = 512):
+        self.block, self.live, self.info, self.cur, self.peak = block, {}, {}, 0, 0
+        self.phase, self.phases, self.at_peak, self._rising = '', {}, {}, False
+
+    def add(self, t, nbytes: int | None = None, kind: str | None = None):
+        "Count the storage of tensor `t` (once), optionally at `nbytes` instead of its own size, labelled `kind`."
+        import weakref
+        st = t.untyped_storage(); k = st._cdata
+        if k in self.live:
+            if kind: self.info[k] = (kind, self.info[k][1])
+            return
+        n = st.nbytes() if nbytes is None else int(nbytes)
+        n = -(-n // self.block) * self.block
+        if kind is None and self.phase == 'optimizer step': kind = 'optimizer'  # states and the step's temporaries
+        self.live[k], self.info[k] = n, (kind, tuple(t.shape))
+        self.cur += n
+        weakref.finalize(st, self._free, k)
+        if self.cur > self.peak: self.peak, self._rising = self.cur, True
+        if self.cur > self.phases.get(self.phase, 0): self.phases[self.phase] = self.cur
+
+    def _free(self, k):
+        if self._rising: self._snap()
+        self.cur -= self.live.pop(k, 0); self.info.pop(k, None)
+
+    def _snap(self):
+        self.at_peak, self._rising = {k: (n, *self.info[k]) for k, n in self.live.items()}, False
+
+    def snapshot(self) -> dict:
+        "Storage key -> (bytes, kind, shape) of what was alive at the peak."
+        if self._rising: self._snap()
+        return self.at_peak
+
+# %% ../nbs/01a_meta.ipynb #9c2b2e0f
+def _dispatch_mode(tracker: Tracker):
+    "A `TorchDispatchMode` that hands every tensor an op returns to `tracker`."
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+    class _Mode(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor): tracker.add(t)
+            return out
+    return _Mode()
+
+# %% ../nbs/01a_meta.ipynb #ea6dfdf4
+def _fake_params(model, fm) -> dict:
+    "Swap `model`'s meta parameters and buffers for fake CPU tensors; returns {stand-in weight: its quantized bytes}."
+    import torch
+    conv, cpu = fm.fake_tensor_converter, torch.device('cpu')
+    qbytes, done = {}, {}
+    for mod in model.modules():
+        for n, p in list(mod._parameters.items()):
+            if p is None: continue
+            if p not in done:  # tied weights (embeddings and lm_head) stay one parameter
+                done[p] = torch.nn.Parameter(conv.from_meta_and_device(fm, p.data, cpu), requires_grad=p.requires_grad)
+                if hasattr(p, 'quant_bytes'): qbytes[done[p]] = p.quant_bytes
+            mod._parameters[n] = done[p]
+        for n, b in list(mod._buffers.items()):
+            if b is not None: mod._buffers[n] = conv.from_meta_and_device(fm, b, cpu)
+    return qbytes
+
+# %% ../nbs/01a_meta.ipynb #49d60f38
+def _fake_optimizer(r: Recipe, params):
+    "The recipe's optimizer as transformers' Trainer makes it (foreach AdamW as on CUDA); None where it cannot run on fake tensors."
+    import torch
+    o, lr = r.training.optimizer, r.training.lr
+    if o == 'adamw_torch': return torch.optim.AdamW(params, lr=lr, foreach=True)
+    if o == 'adamw_torch_fused': return torch.optim.AdamW(params, lr=lr, fused=True)
+    if o == 'sgd': return torch.optim.SGD(params, lr=lr)
+    if o == 'adafactor':
+        from transformers.optimization import Adafactor
+        return Adafactor(params, lr=lr, scale_parameter=False, relative_step=False)
+    return None  # bitsandbytes' 8-bit and paged optimizers
+
+# %% ../nbs/01a_meta.ipynb #396d4168
+def _cuda_dropout(input, p=0.5, training=True, inplace=False):
+    "Dropout as CUDA runs it: `native_dropout`, which saves a 1-byte mask (the CPU path saves a mask in the input's dtype)."
+    import torch
+    if not training or p == 0: return input
+    return torch.native_dropout(input, p, True)[0]
+
+def _as_on_cuda():
+    "Patch TRL's chunked log-prob fallbacks so a fake-tensor trace allocates what its CUDA kernels allocate."
+    from contextlib import ExitStack
+    from unittest import mock
+    import torch.nn.functional as F
+    import trl.kernels.chunked_logprob as ck
+    stack = ExitStack()
+    for name in ('_forward_tile', '_backward_tile', '_addmm_fp32'):  # in-place folds and fp32 accumulation: no new tensors on CUDA
+        if hasattr(ck, name): stack.enter_context(mock.patch.object(ck, name, lambda *a, **k: None))
+    stack.enter_context(mock.patch.object(F, 'dropout', _cuda_dropout))
+    return stack
+
+# %% ../nbs/01a_meta.ipynb #c553bb64
+@dataclass
+class TracedRun:
+    "What `traced_run` saw: the tracker, what was alive at the peak, the trainable parameters and the k-bit stand-ins."
+    tracker: Tracker
+    at_peak: dict  # storage key -> (bytes, kind, shape)
+    trainable: list
+    qbytes: dict  # stand-in weight -> its quantized bytes
+    optimizer: object | None  # None: the optimizer cannot run on fake tensors
+
+def _fake_batch(r: Recipe) -> dict:
+    "Model inputs of one micro-batch: a packed row with position ids, or padded rows with an attention mask."
+    import torch
+    B, S = r.training.batch_size, r.data.max_length
+    if r.data.packing: ids, extra = torch.zeros(1, B*S, dtype=torch.long), dict(position_ids=torch.arange(B*S).remainder(S)[None])
+    else:
+        ids = torch.zeros(B, S, dtype=torch.long)
+        mask = torch.ones(B, S, dtype=torch.long)
+        if B > 1: mask[0, :S//2] = 0  # a padded row, as in any batch of unequal lengths
+        extra = dict(attention_mask=mask)
+    return dict(input_ids=ids, labels=torch.zeros_like(ids), **extra)
+
+def traced_run(recipe: Recipe, dtype: str, compute: str, attn: str, amp: bool, steps: int = 2) -> TracedRun:
+    "Train the recipe's meta model for `steps` steps on fake tensors (autocast to `compute` if `amp`), tracking every tensor."
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    r, t = recipe, recipe.training
+    fm = FakeTensorMode(allow_non_fake_inputs=True)
+    model = meta_model(r, training=True, dtype=dtype, compute=compute, attn=attn)
+    qbytes = _fake_params(model, fm)
+    tr = Tracker()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable: p.register_post_accumulate_grad_hook(lambda p: tr.add(p.grad, kind='gradients'))
+    with fm:
+        opt = _fake_optimizer(r, trainable)
+        batch = _fake_batch(r)
+        for p in model.parameters(): tr.add(p, qbytes.get(p), 'adapter' if p.requires_grad and r.adapter.method != 'full' else 'weights')
+        for b in model.buffers(): tr.add(b)
+        for x in batch.values(): tr.add(x)
+        autocast = torch.autocast('cpu', dtype=getattr(torch, compute), enabled=amp)
+        with _as_on_cuda(), _dispatch_mode(tr):
+            for _ in range(steps):
+                for _ in range(min(t.grad_accum, 2)):
+                    tr.phase = 'forward'
+                    with autocast: out = model(**batch, fused_lm_head=True)
+                    tr.phase = 'backward'
+                    out.loss.backward(); del out
+                tr.phase = 'optimizer step'
+                if t.max_grad_norm: torch.nn.utils.clip_grad_norm_(trainable, t.max_grad_norm)
+                if opt is not None: opt.step(); opt.zero_grad(set_to_none=True)
+                else:
+                    for p in trainable: p.grad = None
+        at_peak = tr.snapshot()
+    return TracedRun(tr, at_peak, trainable, qbytes, opt)
