@@ -1,4 +1,4 @@
-"""The loss curve and the length histogram, headless: plain SVG text and plotly figures, for panels, model cards and docs.
+"""The loss curve, the length histogram and the memory bar, headless: SVG text and plotly figures for panels, model cards and docs.
 
 Docs: https://peftbench.github.io/peftbench/plots.html.md"""
 
@@ -7,10 +7,13 @@ Docs: https://peftbench.github.io/peftbench/plots.html.md"""
 # %% ../nbs/03b_plots.ipynb #3560891c
 from __future__ import annotations
 import html, math
+from .catalog import GiB
+from .memory import fmt_bytes
 from .runlog import of, read_log, trained
 
 # %% auto #0
-__all__ = ['MAX_POINTS', 'thin', 'smooth', 'series', 'loss_layout', 'loss_traces', 'loss_figure', 'loss_svg', 'length_svg']
+__all__ = ['MAX_POINTS', 'COLORS', 'thin', 'smooth', 'series', 'loss_layout', 'loss_traces', 'loss_figure', 'loss_svg',
+           'length_svg', 'bar_figure', 'fill_bar']
 
 # %% ../nbs/03b_plots.ipynb #a1c0e001
 MAX_POINTS = 2000
@@ -127,3 +130,37 @@ def length_svg(lengths, max_length: int, bins: int = 40, width: int = 460, heigh
                    f'<text x="{xm - 3:.1f}" y="{height - B - ph + 8}" fill="#d62728" text-anchor="end">max_length {max_length}</text>')
     note = '' if top >= max_length else f' (max_length {max_length} is beyond the longest example)'
     return f'<div style="color:#555;font-size:12px">Tokens per example{html.escape(note)}</div>' + ''.join(out) + '</svg>'
+
+# %% ../nbs/03b_plots.ipynb #19bc32e5
+COLORS = {'weights': '#4c78a8', 'adapter': '#f58518', 'gradients': '#e45756', 'optimizer': '#72b7b2', 'activations': '#54a24b',
+          'logits': '#eeca3b', 'buffers': '#b279a2', 'allocator': '#ff9da6', 'cuda_context': '#9d755d'}  # one per estimate term
+
+def bar_figure(e, measured: dict | None = None, height: int = 190, width: int = 440):
+    "A plotly figure: the estimate's terms stacked in one bar (GiB), the GPU's capacity as a line, the measured peak below."
+    import plotly.graph_objects as go
+    fig = go.Figure(layout=dict(barmode='stack', height=height, width=width, margin=dict(l=10, r=10, t=30, b=30),
+                                legend=dict(orientation='h', y=-0.25), xaxis=dict(title=None, ticksuffix=' GiB'),
+                                yaxis=dict(autorange='reversed'), template='plotly_white'))
+    return fill_bar(fig, e, measured)
+
+def fill_bar(fig, e, measured: dict | None = None):
+    "Put the estimate `e` (and a `measured` peak, `{'bytes': n}`) into `fig`, replacing what it showed; `fig`."
+    terms = e.terms if e is not None else {}
+    bar = lambda name, v, y, color: dict(type='bar', orientation='h', name=name, x=[v / GiB], y=[y], marker_color=color,
+                                         hovertemplate=f'{name}: {fmt_bytes(v)}<extra></extra>')
+    traces = [bar(k, v, 'estimate', COLORS.get(k, '#999')) for k, v in terms.items() if v > 0]
+    if measured: traces.append(bar('measured', measured['bytes'], 'measured', '#333'))
+    cap = e.capacity if e is not None else None
+    red = '#c62828'
+    shapes, notes = [], []
+    if cap:
+        x = cap / GiB
+        shapes = [dict(type='line', x0=x, x1=x, y0=-0.5, y1=1.5 if measured else 0.5, line=dict(color=red, dash='dash'))]
+        notes = [dict(x=x, y=-0.5, text=f'{e.gpu.name} {fmt_bytes(cap)}', showarrow=False, yshift=12, font=dict(size=11, color=red))]
+    with fig.batch_update():
+        fig.data = []
+        for t in traces: fig.add_trace(t)
+        fig.layout.shapes, fig.layout.annotations = shapes, notes
+        top = max([sum(terms.values()), cap or 0, measured['bytes'] if measured else 0]) / GiB
+        fig.layout.xaxis.range = [0, top * 1.08 or 1]  # the capacity line always in view
+    return fig

@@ -7,43 +7,17 @@ Docs: https://peftbench.github.io/peftbench/vram_panel.html.md"""
 # %% ../nbs/16_vram_panel.ipynb #5dc3641c
 from __future__ import annotations
 import ipywidgets as W
-from .ui import Panel, State, later, _esc, arch_soon, gpu_for
-from .catalog import GPUS, GPU, find_gpu, MiB, GiB
-from .memory import estimate, suggestions, fit, fmt_bytes, changes
+from .ui import Panel, _esc, arch_soon, gpu_for
+from .catalog import GPUS, GPU, find_gpu
+from .memory import suggestions, fit, fmt_bytes, changes
+from .runlog import last
+from .plots import COLORS as COLORS, bar_figure as bar_figure, fill_bar
 
 # %% auto #0
-__all__ = ['COLORS', 'VERDICTS', 'bar_figure', 'VramPanel']
+__all__ = ['VERDICTS', 'VramPanel']
 
 # %% ../nbs/16_vram_panel.ipynb #1ac36797
-COLORS = {'weights': '#4c78a8', 'adapter': '#f58518', 'gradients': '#e45756', 'optimizer': '#72b7b2', 'activations': '#54a24b',
-          'logits': '#eeca3b', 'buffers': '#b279a2', 'allocator': '#ff9da6', 'cuda_context': '#9d755d'}
 VERDICTS = {'fits': '#2e7d32', 'tight': '#ef6c00', 'does not fit': '#c62828'}
-
-def bar_figure(e, measured: dict | None = None, height: int = 190, width: int = 440):
-    "A plotly figure: the estimate's terms stacked in one bar (GiB), the GPU's capacity as a line, the measured peak below."
-    import plotly.graph_objects as go
-    fig = go.Figure(layout=dict(barmode='stack', height=height, width=width, margin=dict(l=10, r=10, t=30, b=30), legend=dict(orientation='h', y=-0.25),
-                                xaxis=dict(title=None, ticksuffix=' GiB'), yaxis=dict(autorange='reversed'), template='plotly_white'))
-    _fill(fig, e, measured)
-    return fig
-
-def _fill(fig, e, measured):
-    "Put the estimate `e` (and a measured peak) into `fig`, replacing what it showed."
-    terms = e.terms if e is not None else {}
-    traces = [dict(type='bar', orientation='h', name=k, x=[v / GiB], y=['estimate'], marker_color=COLORS.get(k, '#999'),
-                   hovertemplate=f'{k}: {fmt_bytes(v)}<extra></extra>') for k, v in terms.items() if v > 0]
-    if measured:
-        traces.append(dict(type='bar', orientation='h', name='measured', x=[measured['bytes'] / GiB], y=['measured'], marker_color='#333',
-                           hovertemplate=f"measured: {fmt_bytes(measured['bytes'])}<extra></extra>"))
-    cap = e.capacity if e is not None else None
-    shapes = [dict(type='line', x0=cap / GiB, x1=cap / GiB, y0=-0.5, y1=1.5 if measured else 0.5, line=dict(color='#c62828', dash='dash'))] if cap else []
-    notes = [dict(x=cap / GiB, y=-0.5, text=f'{e.gpu.name} {fmt_bytes(cap)}', showarrow=False, yshift=12, font=dict(size=11, color='#c62828'))] if cap else []
-    with fig.batch_update():
-        fig.data = []
-        for t in traces: fig.add_trace(t)
-        fig.layout.shapes, fig.layout.annotations = shapes, notes
-        top = max([sum(terms.values()), cap or 0, measured['bytes'] if measured else 0]) / GiB
-        fig.layout.xaxis.range = [0, top * 1.08 or 1]  # the capacity line always in view
 
 # %% ../nbs/16_vram_panel.ipynb #b7ea5ef7
 class VramPanel(Panel):
@@ -61,7 +35,8 @@ class VramPanel(Panel):
         self.advice = W.VBox()
         self.measured = W.HTML()
         self.fig, self.estimate, self._measured, self._advice = None, None, None, []
-        return [W.HBox([W.HTML('<b>GPU memory</b>', layout=W.Layout(width='110px')), self.gpu]), self.total, self.plot, self.verdict, self.advice, self.measured]
+        head = W.HBox([W.HTML('<b>GPU memory</b>', layout=W.Layout(width='110px')), self.gpu])
+        return [head, self.total, self.plot, self.verdict, self.advice, self.measured]
 
     def _gpu(self) -> GPU:
         "The chosen preset; else this machine's GPU once detected; else a T4."
@@ -89,12 +64,12 @@ class VramPanel(Panel):
 
     def refresh(self, path):
         if path.startswith('run'): self._read_run()
-        a = arch_soon(self.state.recipe.model.name, then=lambda _: self.state.changed('model.name'))  # a Hub look-up must not freeze the kernel
+        a = arch_soon(self.state.recipe.model.name, then=lambda _: self.state.changed('model.name'))  # a Hub look-up: not on this thread
         if a is None:
             self.total.value = f'looking up {_esc(self.state.recipe.model.name)} ...'; return
         try:
             if isinstance(a, str): raise ValueError(a)
-            self.estimate = e = estimate(self.state.recipe, self._gpu())
+            self.estimate = e = self.state.estimate(self._gpu())
         except Exception as ex:  # an unknown model, a recipe that cannot be estimated: say why, keep the last figure
             self.estimate = None
             self.total.value = f'<span style="color:#c62828">no estimate: {_esc(ex)}</span>'
@@ -104,13 +79,14 @@ class VramPanel(Panel):
         use = f' of {fmt_bytes(cap)} ({e.total_bytes / cap:.0%})' if cap else ''
         real = (f' · real run <b>{fmt_bytes(e.real_run_bytes)}</b> <span title="reserved memory plus CUDA context after many steps of '
                 f'variable-length batches ({e.allocator})">(after many steps)</span>') if e.real_run else ''
-        self.total.value = (f'3-step peak <b>{fmt_bytes(e.peak_allocated_bytes)}</b> allocated · <b>{fmt_bytes(e.total_bytes)}</b> in use{use}{real}'
-                            f' · peak in {e.phase}<br><span style="color:#777;font-size:90%">{_esc(e.title)} · {e.trainable_params:,} trainable</span>')
+        about = f'<span style="color:#777;font-size:90%">{_esc(e.title)} · {e.trainable_params:,} trainable</span>'
+        self.total.value = (f'3-step peak <b>{fmt_bytes(e.peak_allocated_bytes)}</b> allocated · <b>{fmt_bytes(e.total_bytes)}</b> in use'
+                            f'{use}{real} · peak in {e.phase}<br>{about}')
         color = VERDICTS.get(v, '#555')
         badge = f'<span style="background:{color};color:white;border-radius:3px;padding:1px 6px">{v}</span>' if v else ''
         self.verdict.value = badge + self._largest(e) + ''.join(f'<div style="color:#777">note: {_esc(n)}</div>' for n in e.notes)
         self._suggest(e)
-        if self.fig is not None: _fill(self.fig, e, self._measured)
+        if self.fig is not None: fill_bar(self.fig, e, self._measured)
 
     def _largest(self, e) -> str:
         "The largest batch size that fits, next to the verdict."
@@ -134,7 +110,7 @@ class VramPanel(Panel):
     def _read_run(self):
         "After a run: its measured peak (CUDA) next to the estimate."
         run = self.state.run
-        end = next((ev for ev in reversed(run.events) if ev['event'] == 'end'), None) if run is not None else None
+        end = last(run.events, 'end') if run is not None else None
         if end is None: self._measured = None; self.measured.value = ''; return
         if end.get('peak_allocated_bytes'):
             m, est = end['peak_allocated_bytes'], (end.get('estimate') or {}).get('peak_allocated_bytes')
@@ -143,5 +119,6 @@ class VramPanel(Panel):
             self.measured.value = f'measured peak in the run: <b>{fmt_bytes(m)}</b> allocated{err}'
         elif end.get('host_peak_rss_bytes'):
             self._measured = None
-            self.measured.value = (f'<span style="color:#777">the run trained on the CPU (peak process memory {fmt_bytes(end["host_peak_rss_bytes"])}); '
+            rss = fmt_bytes(end['host_peak_rss_bytes'])
+            self.measured.value = (f'<span style="color:#777">the run trained on the CPU (peak process memory {rss}); '
                                    'there is no GPU peak to set against the estimate</span>')
