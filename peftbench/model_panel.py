@@ -8,9 +8,9 @@ Docs: https://peftbench.github.io/peftbench/model_panel.html.md"""
 from __future__ import annotations
 import html
 import ipywidgets as W
-from .recipe import Recipe, Hardware, DTYPES, ATTN
+from .recipe import DTYPES, ATTN
 from .catalog import CATALOG, Arch
-from .ui import State, Panel, bind, row, toggle, radio, pick, mark, show, note, lab, title, arch_soon, human
+from .ui import Panel, bind, row, toggle, radio, pick, mark, show, note, lab, title, arch_soon, human
 
 # %% auto #0
 __all__ = ['ModelPanel', 'describe']
@@ -37,7 +37,8 @@ class ModelPanel(Panel):
         return [title(self.title),
                 row('model', self.name, tip="a catalog name, a Hub id (org/name), a local folder with config.json, or 'pico'"),
                 self.info,
-                row('dtype', self.dtype, lab('revision', '60px'), self.revision, tip='dtype of the base weights; auto: bf16 where the GPU has it'),
+                row('dtype', self.dtype, lab('revision', '60px'), self.revision,
+                    tip='dtype of the base weights; auto: bf16 where the GPU has it'),
                 row('attention', self.attn, tip='attention implementation'),
                 row('remote code', self.trust, self.warning, tip="run the model repository's own modelling code"),
                 self.notes]
@@ -66,5 +67,6 @@ def describe(a) -> str:
     "One line about an architecture, or the look-up error in red."
     if not isinstance(a, Arch): return f'<span style="color:#c0392b">{html.escape(str(a), quote=False)}</span>'
     tied = 'tied embeddings' if a.tie_word_embeddings else 'separate lm_head'
-    return (f'<span style="color:#555">{a.model_type} · <b>{human(a.params)}</b> parameters · {a.num_layers} layers · hidden {a.hidden_size} · '
+    return (f'<span style="color:#555">{a.model_type} · <b>{human(a.params)}</b> parameters · {a.num_layers} layers · '
+            f'hidden {a.hidden_size} · '
             f'{a.num_heads} heads / {a.num_kv_heads} kv heads · vocab {a.vocab_size:,} · {tied}</span>')

@@ -7,7 +7,7 @@ Docs: https://peftbench.github.io/peftbench/training_panel.html.md"""
 # %% ../nbs/15_training_panel.ipynb #4bf3edb5
 from __future__ import annotations
 import ipywidgets as W
-from .recipe import Recipe, Hardware, OPTIMIZERS, SCHEDULERS, PRECISIONS
+from .recipe import OPTIMIZERS, SCHEDULERS, PRECISIONS
 from .ui import (State, Panel, bind, row, choice, toggle, number, log_slider, radio, pick, mark, show, note, lab, title, sized,
                           option_problems, machines)
 
@@ -21,7 +21,8 @@ def mark_switch(state: State, cb: W.Checkbox, path: str) -> list[str]:
     cb.disabled = bool(here) and not state.get(path)
     cb.tooltip = ' '.join(here + there) or None
     t = machines(state)[1]
-    return [f'✗ {path.split(".")[1]}: {p}' for p in here if not state.get(path)] + ([f'⚠ {path.split(".")[1]} on {t.name}: {p}' for p in there] if t else [])
+    name = path.split('.')[1]
+    return [f'✗ {name}: {p}' for p in here if not state.get(path)] + ([f'⚠ {name} on {t.name}: {p}' for p in there] if t else [])
 
 class TrainingPanel(Panel):
     "Learning rate, schedule, epochs or steps, batch and accumulation, optimizer, precision, evaluation, checkpoints, seed, output."
@@ -41,7 +42,8 @@ class TrainingPanel(Panel):
         self.accum = sized(number(st, 'training.grad_accum', int, minimum=1), '50px')
         self.effective = W.HTML(layout=W.Layout(margin='0 0 0 10px'))
         self.optimizer = pick(st, 'training.optimizer', OPTIMIZERS, width='190px')
-        self.checkpointing = toggle(st, 'training.gradient_checkpointing', 'gradient checkpointing', layout=W.Layout(width='190px', margin='0 0 0 14px'))
+        self.checkpointing = toggle(st, 'training.gradient_checkpointing', 'gradient checkpointing',
+                                    layout=W.Layout(width='190px', margin='0 0 0 14px'))
         self.precision = radio(st, 'training.precision', PRECISIONS, width='56px')
         self.eval_steps = sized(number(st, 'training.eval_steps', int, minimum=1, none='', placeholder='off'), '60px')
         self.eval_fraction = sized(number(st, 'data.eval_fraction', float, minimum=0), '60px')
@@ -61,18 +63,23 @@ class TrainingPanel(Panel):
         self.notes = note()
         adv = W.VBox([row('warmup', self.warmup, lab('weight decay', '90px'), self.decay, lab('clip grad norm', '100px'), self.clip,
                           tip='warmup: a fraction of the steps (< 1) or a number of steps'),
-                      row('checkpoints kept', self.keep, lab('early stop after', '110px', 'evaluations without a better eval loss'), self.patience),
+                      row('checkpoints kept', self.keep, lab('early stop after', '110px', 'evaluations without a better eval loss'),
+                          self.patience),
                       row('speed', *self.switches.values())])
         self.advanced = W.Accordion(children=[adv], titles=('advanced',), selected_index=None)
         return [title(self.title),
-                row('learning rate', self.lr, self.lr_slider, lab('schedule', '64px'), self.scheduler, tip='e.g. 2e-4 for LoRA, 1e-5 for full fine-tuning'),
+                row('learning rate', self.lr, self.lr_slider, lab('schedule', '64px'), self.scheduler,
+                    tip='e.g. 2e-4 for LoRA, 1e-5 for full fine-tuning'),
                 row('train for', self.by, self.epochs, self.steps, tip='epochs over the data, or a fixed number of optimizer steps'),
-                row('batch', self.batch, lab('× accumulation', '100px'), self.accum, self.effective, tip='sequences per device step × steps accumulated'),
-                row('optimizer', self.optimizer, self.checkpointing, tip='gradient checkpointing recomputes activations: less memory, ~30% slower'),
+                row('batch', self.batch, lab('× accumulation', '100px'), self.accum, self.effective,
+                    tip='sequences per device step × steps accumulated'),
+                row('optimizer', self.optimizer, self.checkpointing,
+                    tip='gradient checkpointing recomputes activations: less memory, ~30% slower'),
                 row('precision', self.precision, tip='mixed precision; auto: bf16 where supported, fp16 on older GPUs, fp32 on the CPU'),
                 row('evaluate every', self.eval_steps, lab('steps on', '60px'), self.eval_fraction, lab('of the data held out', '140px'),
                     tip='empty: no evaluation'),
-                row('log every', self.logging, lab('save every', '76px'), self.save, lab('seed', '40px'), self.seed, tip='in optimizer steps'),
+                row('log every', self.logging, lab('save every', '76px'), self.save, lab('seed', '40px'), self.seed,
+                    tip='in optimizer steps'),
                 row('output folder', self.output), self.advanced, self.notes]
 
     def refresh(self, path):
