@@ -6,37 +6,27 @@ Docs: https://peftbench.github.io/peftbench/adapter_panel.html.md"""
 
 # %% ../nbs/13_adapter_panel.ipynb #aae8f2ae
 from __future__ import annotations
-import copy, html
+import html
 import ipywidgets as W
-from .recipe import Recipe, Hardware, METHODS, LORA_FAMILY, PROMPT_METHODS, LORA_INITS, QUANT_MODES
+from .recipe import Recipe, Hardware, METHODS, LORA_INITS
 from .catalog import Arch
-from .memory import estimate
-from .ui import (State, Panel, bind, row, toggle, number, sized, pick, mark, show, note, lab, title, arch_soon, gpu_for,
-                          machines, human)
+from .memory import trainable
+from .ui import Panel, bind, row, toggle, number, sized, pick, mark, show, note, lab, title, arch_soon, machines, human
 
 # %% auto #0
-__all__ = ['USES', 'ABOUT', 'ATTENTION', 'targeted', 'trainable_line', 'lora_hint', 'AdapterPanel']
+__all__ = ['FIELDS', 'USES', 'ABOUT', 'ATTENTION', 'targeted', 'trainable_line', 'lora_hint', 'AdapterPanel']
 
 # %% ../nbs/13_adapter_panel.ipynb #b80b771f
-_RANKED = LORA_FAMILY + ('adalora', 'loha', 'lokr', 'vera')
-USES = {'r': _RANKED, 'alpha': LORA_FAMILY + ('adalora', 'loha', 'lokr'), 'dropout': _RANKED,
-        'rslora': LORA_FAMILY, 'init': LORA_FAMILY, 'loraplus_ratio': LORA_FAMILY, 'target_r': ('adalora',),
-        'num_virtual_tokens': PROMPT_METHODS, 'target_modules': _RANKED + ('ia3',), 'modules_to_save': _RANKED + ('ia3',)}
-
-ABOUT = {
-    'lora': 'a trainable low-rank update B·A beside each targeted weight',
-    'qlora': 'LoRA on a 4-bit quantized base: most of the weights\' memory saved',
-    'dora': 'LoRA that also learns a magnitude per output (weight-decomposed)',
-    'adalora': 'LoRA whose rank budget is pruned from r to an average target rank during training',
-    'ia3': '(IA)³: learned scaling vectors on keys, values and the MLP; the fewest parameters',
-    'loha': 'low-rank Hadamard product: more expressive per parameter than LoRA',
-    'lokr': 'low-rank Kronecker product update',
-    'vera': 'frozen shared random matrices with small trained scaling vectors',
-    'prefix_tuning': 'trained key/value prefixes in every layer; the model is untouched',
-    'prompt_tuning': 'trained virtual tokens prepended to every input',
-    'full': 'every weight trains: the most memory, no adapter'}
+FIELDS = ('r', 'alpha', 'dropout', 'rslora', 'init', 'loraplus_ratio', 'target_r', 'num_virtual_tokens', 'target_modules',
+          'modules_to_save')  # the adapter fields the panel shows or hides
+USES = {f: tuple(k for k, m in METHODS.items() if f in m.uses) for f in FIELDS}  # field -> the methods that use it
+ABOUT = {k: m.about for k, m in METHODS.items()}
 
 ATTENTION = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'qkv_proj')  # attention projections among the block linears
+
+def _is(method: str, flag: str) -> bool:
+    "Whether `method` has `flag` in the methods table (an unknown method has none)."
+    return getattr(METHODS.get(method), flag, False)
 
 # %% ../nbs/13_adapter_panel.ipynb #e1596e49
 def targeted(recipe: Recipe, a: Arch) -> list[str]:
@@ -44,11 +34,12 @@ def targeted(recipe: Recipe, a: Arch) -> list[str]:
     from peftbench.memory import targeted_linears
     return list(targeted_linears(recipe, a))
 
-def trainable_line(recipe: Recipe, a: Arch, gpu=None) -> str:
+def trainable_line(recipe: Recipe, a: Arch) -> str:
     "'1.2M trainable of 494M (0.25%)'."
-    n, total = estimate(recipe, gpu).trainable_params, a.params
+    n, total = trainable(recipe), a.params
     x = 100 * n / total
-    return f'<b>{human(n)}</b> trainable of {human(total)} ({x:.2g}%)' if x < 10 else f'<b>{human(n)}</b> trainable of {human(total)} ({x:.0f}%)'
+    return f'<b>{human(n)}</b> trainable of {human(total)} ({x:.2g}%)' if x < 10 else \
+        f'<b>{human(n)}</b> trainable of {human(total)} ({x:.0f}%)'
 
 def lora_hint(recipe: Recipe, a: Arch) -> str:
     "peft's arithmetic for LoRA: r·(d_in+d_out) per target and layer."
@@ -81,7 +72,8 @@ class AdapterPanel(Panel):
         self.loraplus = sized(number(st, 'adapter.loraplus_ratio', float, minimum=1e-12, none='', placeholder='off'), '70px')
         self.target_r = sized(number(st, 'adapter.target_r', int, minimum=1), '70px')
         self.tokens = sized(number(st, 'adapter.num_virtual_tokens', int, minimum=1), '70px')
-        self.save = bind(st, 'adapter.modules_to_save', W.Text(placeholder='e.g. lm_head', continuous_update=False, layout=W.Layout(width='160px')),
+        save = W.Text(placeholder='e.g. lm_head', continuous_update=False, layout=W.Layout(width='160px'))
+        self.save = bind(st, 'adapter.modules_to_save', save,
                          get=lambda v: ', '.join(v or []), put=lambda s: [x.strip() for x in s.split(',') if x.strip()] or None)
         self.preset = bind(st, 'adapter.target_modules', W.ToggleButtons(options=['auto', 'all linear', 'attention only'], value=None,
                                                                           style=dict(button_width='100px')),
@@ -100,9 +92,12 @@ class AdapterPanel(Panel):
         pt = self._parts
         self._rows = [(row('rank r', pt['r'], pt['alpha'], tip='the rank of the update; alpha scales it (alpha/r)'), ('r', 'alpha')),
                       (row('target rank', pt['target_r'], tip='AdaLoRA prunes from r to this average rank'), ('target_r',)),
-                      (row('dropout', pt['dropout'], pt['rslora'], pt['init'], tip='dropout on the adapter input'), ('dropout', 'rslora', 'init')),
-                      (row('LoRA+ ratio', pt['loraplus_ratio'], pt['modules_to_save'], tip='empty: off'), ('loraplus_ratio', 'modules_to_save')),
-                      (row('virtual tokens', pt['num_virtual_tokens'], tip='how many trained tokens are prepended'), ('num_virtual_tokens',)),
+                      (row('dropout', pt['dropout'], pt['rslora'], pt['init'], tip='dropout on the adapter input'),
+                       ('dropout', 'rslora', 'init')),
+                      (row('LoRA+ ratio', pt['loraplus_ratio'], pt['modules_to_save'], tip='empty: off'),
+                       ('loraplus_ratio', 'modules_to_save')),
+                      (row('virtual tokens', pt['num_virtual_tokens'], tip='how many trained tokens are prepended'),
+                       ('num_virtual_tokens',)),
                       (row('targets', self.preset, tip='which linear layers of each block get an adapter'), ('target_modules',))]
         self._rows.append((W.VBox([self.toggles, self.missing]), ('target_modules',)))
         return [title(self.title), row('method', self.method, self.about), *[w for w, _ in self._rows], self.count, self.hint, self.notes]
@@ -116,15 +111,10 @@ class AdapterPanel(Panel):
         self.about.value = _about(self.state.recipe.adapter.method, self.fit_quant())
 
     def fit_quant(self) -> str:
-        "Set quantization.mode to the mode with the fewest problems if that removes some (qlora: 4-bit; full: none)."
+        "Set quantization.mode to `Recipe.best_quant` when there is a better one (qlora: 4-bit; full: none); what changed."
         st = self.state
-        hw = machines(st)[0] or Hardware()
-        def n(m):
-            c = copy.deepcopy(st.recipe); c.quantization.mode = m
-            return len(c.validate(hw))
-        cur = st.recipe.quantization.mode
-        best = min(QUANT_MODES, key=n)
-        if n(best) >= n(cur): return ''
+        best = st.recipe.best_quant(machines(st)[0] or Hardware())
+        if best is None: return ''
         st.set('quantization.mode', best)
         return f"quantization.mode set to '{best}'"
 
@@ -181,8 +171,8 @@ class AdapterPanel(Panel):
         finally: self._syncing = False
         tm = ad.target_modules
         odd = [t for t in tm if t.split('.')[-1] not in a.linear_names] if a and isinstance(tm, list) else []
-        self.missing.value = (f'<span style="color:#c0392b">not a linear layer of this model\'s blocks: {html.escape(", ".join(odd), quote=False)}</span>'
-                              if odd else '')
+        odd = html.escape(', '.join(odd), quote=False)
+        self.missing.value = f'<span style="color:#c0392b">not a linear layer of this model\'s blocks: {odd}</span>' if odd else ''
 
     def refresh(self, path):
         st, ad = self.state, self.state.recipe.adapter
@@ -190,7 +180,7 @@ class AdapterPanel(Panel):
         for f, w in self._parts.items(): w.layout.display = '' if ad.method in USES[f] else 'none'
         for w, fs in self._rows: w.layout.display = '' if any(ad.method in USES[f] for f in fs) else 'none'
         self.scale.value = _scale(ad)
-        show(self.notes, mark(st, self.init) if ad.method in LORA_FAMILY else [])
+        show(self.notes, mark(st, self.init) if _is(ad.method, 'lora') else [])
         name = st.recipe.model.name
         a = arch_soon(name, lambda a: self.state.recipe.model.name == name and self.show_counts(a))
         if a is None:
@@ -206,8 +196,8 @@ class AdapterPanel(Panel):
             self.count.value = '<span style="color:#777">unknown model: no parameter count (see the model panel)</span>'
             show(self.hint, []); return
         self._sync_targets(a)
-        self.count.value = trainable_line(r, a, gpu_for(self.state))
-        show(self.hint, [lora_hint(r, a)] if r.adapter.method in LORA_FAMILY + ('adalora',) else [])
+        self.count.value = trainable_line(r, a)
+        show(self.hint, [lora_hint(r, a)] if _is(r.adapter.method, 'low_rank') else [])
 
 def _widen(slider, v):
     "Let a slider show a value beyond its range (from a loaded recipe)."
@@ -221,5 +211,5 @@ def _about(method, fixed='') -> str:
 def _scale(ad) -> str:
     "The update's scale: alpha/r, or alpha/sqrt(r) with rsLoRA."
     if not (isinstance(ad.r, int) and ad.r > 0 and isinstance(ad.alpha, (int, float))): return ''
-    if ad.rslora and ad.method in LORA_FAMILY: return f'<span style="color:#777">scale α/√r = {ad.alpha / ad.r**0.5:.3g}</span>'
+    if ad.rslora and _is(ad.method, 'lora'): return f'<span style="color:#777">scale α/√r = {ad.alpha / ad.r**0.5:.3g}</span>'
     return f'<span style="color:#777">scale α/r = {ad.alpha / ad.r:.3g}</span>'
