@@ -6,10 +6,10 @@ Docs: https://peftbench.github.io/peftbench/workbench.html.md"""
 
 # %% ../nbs/19_workbench.ipynb #1cd9f524
 from __future__ import annotations
-import threading, time
+import threading
 from pathlib import Path
 import ipywidgets as W
-from .recipe import Recipe, Hardware
+from .recipe import Recipe, Hardware, METHODS
 from .ui import State, Panel, later, setup_frontend, _esc
 from .model_panel import ModelPanel
 from .quant_panel import QuantPanel
@@ -19,6 +19,7 @@ from .training_panel import TrainingPanel
 from .vram_panel import VramPanel
 from .run_panel import RunPanel
 from .compare_panel import ComparePanel
+from .plots import bar_figure, loss_figure
 
 # %% auto #0
 __all__ = ['FORMS', 'CodePanel', 'Workbench']
@@ -56,13 +57,16 @@ class CodePanel(Panel):
         if not ch['new']: return
         f = ch['new'][0]
         fmt = 'json' if f['name'].endswith('.json') else 'yaml'
-        try: self.state.load(Recipe.from_text(bytes(f['content']), fmt, name=f['name'])); self.msg.value = f"loaded <code>{_esc(f['name'])}</code>"
+        try:
+            self.state.load(Recipe.from_text(bytes(f['content']), fmt, name=f['name']))
+            self.msg.value = f"loaded <code>{_esc(f['name'])}</code>"
         except Exception as e: self.msg.value = f"<span style='color:#c62828'>{_esc(e)}</span>"
 
     def refresh(self, path):
         if not self.show_b.value: self.code.value = ''; return
         from peftbench.export import script
-        try: self.code.value = f'<pre style="max-height:420px;overflow:auto;font-size:12px;line-height:1.3">{_esc(script(self.state.recipe))}</pre>'
+        pre = 'max-height:420px;overflow:auto;font-size:12px;line-height:1.3'
+        try: self.code.value = f'<pre style="{pre}">{_esc(script(self.state.recipe))}</pre>'
         except Exception as e: self.code.value = f"<span style='color:#c62828'>{_esc(e)}</span>"
 
 # %% ../nbs/19_workbench.ipynb #57de6ced
@@ -76,7 +80,8 @@ class Workbench:
         self.state = s = State(recipe, gpu=gpu, hw=hw)
         self.forms = {name: cls(s) for name, cls in FORMS}
         self.vram, self.runner, self.compare, self.code = VramPanel(s), RunPanel(s), ComparePanel(s), CodePanel(s)
-        tabs = W.Tab(children=[p.box for p in self.forms.values()], titles=list(self.forms), layout=W.Layout(flex='1 1 auto', min_width='520px'))
+        tabs = W.Tab(children=[p.box for p in self.forms.values()], titles=list(self.forms),
+                     layout=W.Layout(flex='1 1 auto', min_width='520px'))
         self.vram.box.layout = W.Layout(flex='0 0 470px', width='470px', padding='4px 0 0 12px')  # the bar figure is 440 px wide
         self.header, self.problems = W.HTML(), W.HTML()
         more = W.Accordion(children=[self.compare.box, self.code.box], titles=['Compare', 'Code and recipe'], selected_index=0)
@@ -96,7 +101,7 @@ class Workbench:
     def _warm(self):
         "Off the main thread: detect the machine (imports torch), then build the live figures (imports plotly)."
         try:
-            self.state.hw
+            self.state.hw  # noqa: B018 (the property detects the machine)
             self.vram.use_machine()
             self.state.changed('hw')  # panels re-judge their choices on this machine; bound widgets keep their values (and focus)
             self.vram.make_figure(); self.runner.make_figure()
@@ -105,21 +110,20 @@ class Workbench:
     def _changed(self, path):
         r = self.state.recipe
         a, t, q = r.adapter, r.training, r.quantization
+        rank = f' r={a.r}' if a.method not in METHODS or 'r' in METHODS[a.method].uses else ''
         steps = f'{t.max_steps} steps' if t.max_steps > 0 else f'{t.epochs:g} epochs'
+        accum = f'×{t.grad_accum}' if t.grad_accum > 1 else ''
         quant = '' if q.mode == 'none' else f' · {q.mode} {q.quant_type if q.mode == "4bit" else ""}'.rstrip()
         self.header.value = (f'<div style="font-size:15px"><b>peftbench</b> · {_esc(r.model.name)}{quant} · {a.method}'
-                             f'{f" r={a.r}" if a.method not in ("full", "ia3", "prefix_tuning", "prompt_tuning") else ""}'
-                             f' · data {_esc(r.data.source)} · {steps} × batch {t.batch_size}{f"×{t.grad_accum}" if t.grad_accum > 1 else ""}'
+                             f'{rank} · data {_esc(r.data.source)} · {steps} × batch {t.batch_size}{accum}'
                              f' · lr {t.lr:g} → <code>{_esc(t.output_dir)}</code></div>')
         if self.state._hw is None: self.problems.value = ''; return
         ps = self.state.problems()
-        self.problems.value = ('' if not ps else '<div style="color:#b94a48;margin:4px 0"><b>before training, change:</b><ul style="margin:2px 0">'
-                               + ''.join(f'<li>{_esc(p)}</li>' for p in ps) + '</ul></div>')
+        head = '<div style="color:#b94a48;margin:4px 0"><b>before training, change:</b><ul style="margin:2px 0">'
+        self.problems.value = '' if not ps else head + ''.join(f'<li>{_esc(p)}</li>' for p in ps) + '</ul></div>'
 
     def figures(self) -> dict:
         "Plain plotly figures of the estimate and of the run's losses, for exported docs and front ends without widgets."
-        from peftbench.vram_panel import bar_figure
-        from peftbench.run_panel import loss_figure
         out = {'memory': bar_figure(self.vram.estimate, self.vram._measured)} if self.vram.estimate is not None else {}
         return out | {'loss': loss_figure(self.runner.run.events if self.runner.run is not None else self.runner.events)}
 
