@@ -9,26 +9,21 @@ from __future__ import annotations
 import html, warnings
 from dataclasses import dataclass
 from typing import Any
-from .recipe import Recipe, Hardware, TEMPLATES
-from .files import DataError, check_source, _quiet, _source, _why
-from .files import BUILDERS as BUILDERS, load_source as load_source  # offered here too
+from .translate import DataError, SHAPE_COLUMNS, OPTIONAL, CHAT_TEMPLATES, row_problem, resolve_template, examples
+from .translate import BUILDERS, ROLES, ALIASES, TEMPLATES, render  # noqa: F401 (offered here too)
+from .recipe import Recipe, Hardware
+from .files import check_source, _quiet, _source, _why
+from .files import load_source  # noqa: F401 (offered here too)
 
 # %% auto #0
-__all__ = ['SHAPE_COLUMNS', 'OPTIONAL', 'PREFERENCE', 'ROLES', 'ALIASES', 'CHAT_TEMPLATES', 'DataWarning', 'detect_shape',
-           'check_columns', 'row_problem', 'clean', 'render', 'resolve_template', 'examples', 'tokenize',
-           'tokenizer_for', 'shapes_of', 'load_data', 'Preview', 'preview']
+__all__ = ['PREFERENCE', 'DataWarning', 'detect_shape', 'check_columns', 'clean', 'tokenize', 'tokenizer_for', 'shapes_of',
+           'load_data', 'Preview', 'preview']
 
 # %% ../nbs/04_data.ipynb #26504888
 class DataWarning(UserWarning):
     "Data that was used, but not all of it or not as given."
 
-SHAPE_COLUMNS = {'text': {'text'}, 'prompt_completion': {'prompt', 'completion'}, 'messages': {'messages'},
-                 'instruction': {'instruction', 'output'}, 'conversations': {'conversations'}}
-OPTIONAL = {'instruction': ['input', 'system']}
-PREFERENCE = {'chosen', 'rejected'}
-ROLES = ('system', 'user', 'assistant', 'tool')
-ALIASES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system',
-           'chatgpt': 'assistant', 'bot': 'assistant', 'model': 'assistant', 'tool': 'tool'}
+PREFERENCE = {'chosen', 'rejected'}  # the columns of preference pairs, which supervised fine-tuning cannot use
 
 # %% ../nbs/04_data.ipynb #d49fb859
 def _fits(cols) -> str:
@@ -57,36 +52,6 @@ def check_columns(columns, shape: str):
     if missing: raise DataError(f"data.shape is {shape!r} but the data has no column {', '.join(map(repr, sorted(missing)))}; its columns "
                                 f"{sorted(cols)} fit {_fits(cols)}; rename columns with data.columns or set data.shape")
 
-# %% ../nbs/04_data.ipynb #8e2664a8
-def _text(row, k, need=True):
-    v = row.get(k)
-    if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()):
-        return f"'{k}' is empty" if need else None
-    if not isinstance(v, str): return f"'{k}' is not a string ({type(v).__name__})"
-
-def _turns(v, k, role='role', content='content', aliases=None) -> str | None:
-    "Why the chat `v` cannot be trained on, or None."
-    if not isinstance(v, list) or not v: return f"'{k}' is empty" if not v else f"'{k}' is not a list of turns ({type(v).__name__})"
-    for t in v:
-        if not isinstance(t, dict) or role not in t or content not in t: return f"'{k}' has a turn without {role!r} and {content!r}"
-        r = t[role]
-        if (aliases or {r: r}).get(r) not in ROLES: return f"'{k}' has a turn with the unknown role {r!r} (known: {', '.join(aliases or ROLES)})"
-        if not isinstance(t[content], str): return f"'{k}' has a turn whose {content!r} is not a string ({type(t[content]).__name__})"
-    if not any((aliases or {}).get(t[role], t[role]) == 'assistant' and t[content].strip() for t in v[1:]):
-        return f"'{k}' has no assistant answer after the first turn"
-
-def row_problem(row: dict, shape: str) -> str | None:
-    "Why `row` cannot be trained on as `shape`, or None when it is fine."
-    if shape == 'text': return _text(row, 'text')
-    if shape == 'instruction': return _text(row, 'instruction') or _text(row, 'output') or _text(row, 'input', False) or _text(row, 'system', False)
-    if shape == 'messages': return _turns(row.get('messages'), 'messages')
-    if shape == 'conversations': return _turns(row.get('conversations'), 'conversations', 'from', 'value', ALIASES)
-    p, c = row.get('prompt'), row.get('completion')
-    if isinstance(p, list) or isinstance(c, list):  # conversational prompt/completion
-        if not isinstance(p, list) or not isinstance(c, list): return "'prompt' and 'completion' mix text and chat turns"
-        return _turns(p + c, 'prompt/completion')
-    return _text(row, 'prompt', False) or _text(row, 'completion')
-
 # %% ../nbs/04_data.ipynb #27025c00
 def clean(rows, shape: str, where=None) -> tuple[list[int], list[str]]:
     "The indices of the usable `rows` of `shape`, and a sentence for each kind of problem in the others (`where(i)` names row `i`)."
@@ -101,72 +66,6 @@ def clean(rows, shape: str, where=None) -> tuple[list[int], list[str]]:
     notes = [f"{c} of {n} rows dropped, the first at {where(i)}: {why}" for why, (i, c) in by_count]
     if len(notes) > 5: notes = notes[:5] + [f"and {len(notes) - 5} more kinds of bad rows"]
     return good, notes
-
-# %% ../nbs/04_data.ipynb #6e16ace1
-CHAT_TEMPLATES = {
-    'chatml': ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
-               "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"),
-    'alpaca': ("{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] + '\n\n' }}"
-               "{% elif m['role'] == 'assistant' %}{{ '### Response:\n' + m['content'] }}{% if not loop.last %}{{ '\n\n' }}{% endif %}"
-               "{% else %}{{ '### Instruction:\n' + m['content'] + '\n\n' }}{% endif %}{% endfor %}"
-               "{% if add_generation_prompt %}{{ '### Response:\n' }}{% endif %}"),
-    'plain': ("{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] + '\n\n' }}"
-              "{% elif m['role'] == 'assistant' %}{{ 'Assistant: ' + m['content'] }}{% if not loop.last %}{{ '\n' }}{% endif %}"
-              "{% else %}{{ 'User: ' + m['content'] + '\n' }}{% endif %}{% endfor %}"
-              "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"),
-}
-
-def render(turns: list, template: str, add_generation_prompt=False, tokenizer=None) -> str:
-    "`turns` rendered by the Jinja chat `template` (a name in `CHAT_TEMPLATES` or the template itself)."
-    from transformers.utils.chat_template_utils import render_jinja_template
-    special = {k: getattr(tokenizer, k, None) or '' for k in ('bos_token', 'eos_token')}
-    try: out, _ = render_jinja_template([turns], chat_template=CHAT_TEMPLATES.get(template, template), add_generation_prompt=add_generation_prompt, **special)
-    except Exception as e: raise DataError(f"data.template cannot render a chat: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
-    return out[0]
-
-# %% ../nbs/04_data.ipynb #e91158cd
-def _has_template(tok) -> bool: return bool(getattr(tok, 'chat_template', None))
-
-def resolve_template(template: str, shape: str, tokenizer=None, conversational=False) -> str | None:
-    "How `shape` is formatted: `tokenizer` (its chat template, applied by TRL), a Jinja template rendered here, or None (as is)."
-    if template not in TEMPLATES and '{' not in template: raise DataError(f"data.template must be one of {', '.join(TEMPLATES)} or a Jinja chat template, got {template!r}")
-    plain = shape == 'text' or (shape == 'prompt_completion' and not conversational)
-    if template == 'auto':
-        if plain: return None
-        return 'tokenizer' if _has_template(tokenizer) else CHAT_TEMPLATES['alpaca' if shape == 'instruction' else 'chatml']
-    if shape == 'text': return None
-    if template == 'tokenizer' and not _has_template(tokenizer):
-        raise DataError(f"data.template is 'tokenizer' but the tokenizer has no chat template; set data.template to one of {', '.join(CHAT_TEMPLATES)} or a Jinja chat template")
-    return template if template == 'tokenizer' else CHAT_TEMPLATES.get(template, template)
-
-def _chat(row, shape) -> tuple[list, list | None]:
-    "`row` as chat turns: (turns, None), or (prompt turns, completion turns) for pairs."
-    turns = lambda ts, r='role', c='content', al=None: [{'role': (al or {}).get(t[r], t[r]), 'content': t[c]} for t in ts]
-    if shape == 'instruction':
-        user = row['instruction'] + (f"\n\n{row['input']}" if isinstance(row.get('input'), str) and row['input'].strip() else '')
-        sys = [{'role': 'system', 'content': row['system']}] if isinstance(row.get('system'), str) and row['system'].strip() else []
-        return sys + [{'role': 'user', 'content': user}, {'role': 'assistant', 'content': row['output']}], None
-    if shape == 'messages': return turns(row['messages']), None
-    if shape == 'conversations': return turns(row['conversations'], 'from', 'value', ALIASES), None
-    if isinstance(row['prompt'], list): return turns(row['prompt']), turns(row['completion'])
-    return [{'role': 'user', 'content': row['prompt']}], [{'role': 'assistant', 'content': row['completion']}]
-
-def _pair(prompt, completion, fmt, tok) -> dict:
-    if fmt == 'tokenizer': return {'prompt': prompt, 'completion': completion}
-    head, full = render(prompt, fmt, True, tok), render(prompt + completion, fmt, False, tok)
-    if not full.startswith(head):
-        raise DataError(f"data.template renders the prompt with its generation prompt as {head[-40:]!r}, which does not start the conversation with the answer "
-                        f"({full[len(head) - 40:len(head) + 20]!r}), so the answer cannot be told apart; end the generation prompt where the assistant's text begins")
-    return {'prompt': head, 'completion': full[len(head):]}
-
-def examples(row: dict, shape: str, fmt: str | None, completion_only=True, tokenizer=None) -> list[dict]:
-    "The training examples (TRL shapes) that one clean `row` of `shape` becomes under the format `fmt`."
-    if fmt is None: return [{'text': row['text']}] if shape == 'text' else [{'prompt': row['prompt'], 'completion': row['completion']}]
-    turns, completion = _chat(row, shape)
-    if completion is not None: return [_pair(turns, completion, fmt, tokenizer)]
-    if completion_only:
-        return [_pair(turns[:k], [t], fmt, tokenizer) for k, t in enumerate(turns) if k and t['role'] == 'assistant' and t['content'].strip()]
-    return [{'messages': turns}] if fmt == 'tokenizer' else [{'text': render(turns, fmt, False, tokenizer)}]
 
 # %% ../nbs/04_data.ipynb #f615f220
 def tokenize(recipe: Recipe, ds, tokenizer):
@@ -286,8 +185,9 @@ def _positions(recipe: Recipe) -> str | None:
     try: pos = arch(recipe.model.name).max_position_embeddings
     except Exception: return None  # the model's own loading says why
     asked = recipe.data.max_length
-    if pos and asked > pos: return (f"data.max_length ({asked}) is beyond the {pos} positions of model '{recipe.model.name}' "
-                                    f"(max_position_embeddings), so longer examples may train badly or fail; lower data.max_length to {pos}")
+    if pos and asked > pos:
+        return (f"data.max_length ({asked}) is beyond the {pos} positions of model '{recipe.model.name}' (max_position_embeddings), "
+                f"so longer examples may train badly or fail; lower data.max_length to {pos}")
 
 def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True):
     "A `DatasetDict` of `train` (and `eval`: `data.eval_split` or `data.eval_fraction`) in a shape TRL trains on, with `notes`, `counts`."

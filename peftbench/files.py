@@ -9,15 +9,10 @@ from __future__ import annotations
 import json, re
 from contextlib import contextmanager
 from pathlib import Path
+from .translate import DataError, BUILDERS
 
 # %% auto #0
-__all__ = ['BUILDERS', 'SCAN_BYTES', 'SPLIT_WORDS', 'DataError', 'check_file', 'check_source', 'load_source']
-
-# %% ../nbs/03c_files.ipynb #238356bc
-class DataError(ValueError):
-    "Data that cannot be used, with what to change."
-
-BUILDERS = {'.json': 'json', '.jsonl': 'json', '.csv': 'csv', '.parquet': 'parquet', '.txt': 'text'}
+__all__ = ['SCAN_BYTES', 'SPLIT_WORDS', 'check_file', 'check_source', 'load_source']
 
 # %% ../nbs/03c_files.ipynb #5a022141
 SCAN_BYTES = 64 * 2**20  # files up to this size are checked line by line before 🤗 datasets reads them
