@@ -1,4 +1,4 @@
-"""Ship a run: save, load, merge and combine adapters, write a model card, push to the Hub, and turn the recipe into a standalone script for `accelerate launch`.
+"""Ship a run: save, load, merge and combine adapters, write a model card, push to the Hub, export a script for `accelerate launch`.
 
 Docs: https://peftbench.github.io/peftbench/export.html.md"""
 
@@ -6,15 +6,17 @@ Docs: https://peftbench.github.io/peftbench/export.html.md"""
 
 # %% ../nbs/08_export.ipynb #6284898d
 from __future__ import annotations
-import hashlib, json, os, pprint, re, shutil
+import ast, inspect, json, pprint, re
 from dataclasses import dataclass
 from pathlib import Path
-from .recipe import Recipe, Hardware, RecipeError
+from .recipe import Recipe, Hardware
+from . import translate
+from .runlog import LOG, read_log, of, last
 
 # %% auto #0
 __all__ = ['PICKLES', 'COMBINATIONS', 'LAUNCHERS', 'ExportError', 'pickles', 'save_adapter', 'load_adapter', 'dequantize',
-           'Merged', 'merge', 'add', 'combine', 'switch', 'hotswap', 'shareable', 'events', 'loss_svg', 'model_card',
-           'push_to_hub', 'script', 'accelerate_config', 'export']
+           'Merged', 'merge', 'add', 'combine', 'switch', 'hotswap', 'shareable', 'model_card', 'push_to_hub', 'script',
+           'accelerate_config', 'export']
 
 # %% ../nbs/08_export.ipynb #02dc3698
 class ExportError(ValueError):
@@ -74,18 +76,18 @@ def load_adapter(src, hw: Hardware | None = None, trainable: bool = False, name:
     folder, recipe = _locate(src)
     recipe = _recipe_for(folder, recipe)
     if not (folder / 'adapter_model.safetensors').is_file():
-        raise ExportError(f"'{folder}' has no adapter_model.safetensors; peftbench loads adapters only from safetensors, never from pickle (.bin) files")
+        raise ExportError(f"'{folder}' has no adapter_model.safetensors; peftbench loads adapters only from safetensors, "
+                          "never from pickle (.bin) files")
     model = PeftModel.from_pretrained(_base(recipe, hw), str(folder), adapter_name=name, is_trainable=trainable, use_safetensors=True)
     return model, load_tokenizer(recipe)
 
 # %% ../nbs/08_export.ipynb #3847ecc4
 def dequantize(model, dtype=None):
     "Replace `model`'s bitsandbytes layers by plain ones holding the dequantized weights (in `dtype`, default the compute dtype), in place."
-    import torch, bitsandbytes as bnb
     from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
     for mod in model.modules():
         w = getattr(mod, 'weight', None)
-        if getattr(getattr(w, 'quant_state', None), 'packing_format_for_cpu', False):  # bitsandbytes repacks CPU weights after the first forward
+        if getattr(getattr(w, 'quant_state', None), 'packing_format_for_cpu', False):  # repacked for the CPU at the first forward
             w.data, w.quant_state = _convert_weight_packed_for_cpu_inverse(w.data, w.quant_state)
     model.dequantize()
     if dtype is not None: model.to(dtype)
@@ -111,7 +113,8 @@ def merge(src, dest, hw: Hardware | None = None, dequantize_base: bool = True) -
     folder, recipe = _locate(src)
     recipe = _recipe_for(folder, recipe)
     if recipe.adapter.method in ('prefix_tuning', 'prompt_tuning'):
-        raise ExportError(f"{recipe.adapter.method} adds virtual tokens, not weights, so it cannot be merged into the base; ship the adapter instead")
+        raise ExportError(f"{recipe.adapter.method} adds virtual tokens, not weights, so it cannot be merged into the base; "
+                          "ship the adapter instead")
     if recipe.adapter.method == 'full': raise ExportError(f"'{folder}' is a fully fine-tuned model already; there is no adapter to merge")
     quantized = recipe.quantization.mode != 'none'
     dtype = recipe.resolved_compute_dtype(hw) if recipe.quantization.mode == '4bit' else recipe.resolved_dtype(hw)
@@ -127,16 +130,19 @@ def merge(src, dest, hw: Hardware | None = None, dequantize_base: bool = True) -
     if not quantized: how = f'merged into the {dtype} base'
     elif dequantize_base: how = (f'the base was trained {q}-quantized, so the adapter was merged into a dequantized {dtype} copy of those '
                                  f'quantized weights (what the adapter saw in training); the result is a plain {dtype} model, not {q}')
-    else: how = f'merged into the original {dtype} weights of the base, not the {q} ones it was trained on (outputs differ by the quantization error)'
+    else: how = (f'merged into the original {dtype} weights of the base, not the {q} ones it was trained on '
+                 '(outputs differ by the quantization error)')
     return Merged(dest, recipe.model.name, quantized and dequantize_base, dtype, f"saved a standalone model to '{dest}': {how}")
 
 # %% ../nbs/08_export.ipynb #84f30dd5
-COMBINATIONS = ('linear', 'cat', 'svd', 'ties', 'ties_svd', 'dare_linear', 'dare_ties', 'dare_linear_svd', 'dare_ties_svd', 'magnitude_prune', 'magnitude_prune_svd')
+COMBINATIONS = ('linear', 'cat', 'svd', 'ties', 'ties_svd', 'dare_linear', 'dare_ties', 'dare_linear_svd', 'dare_ties_svd',
+                'magnitude_prune', 'magnitude_prune_svd')
 
 def add(model, src, name: str):
     "Load another adapter (a run or adapter folder, safetensors only) into the `PeftModel` `model` under `name`."
     folder, _ = _locate(src)
-    if not (folder / 'adapter_model.safetensors').is_file(): raise ExportError(f"'{folder}' has no adapter_model.safetensors; peftbench loads only safetensors")
+    if not (folder / 'adapter_model.safetensors').is_file():
+        raise ExportError(f"'{folder}' has no adapter_model.safetensors; peftbench loads only safetensors")
     model.load_adapter(str(folder), adapter_name=name, use_safetensors=True)
     return model
 
@@ -145,13 +151,17 @@ def combine(model, adapters: list[str], weights: list[float], method: str = 'lin
     if method not in COMBINATIONS: raise ExportError(f"combination method {method!r} is not one of {', '.join(COMBINATIONS)}")
     if len(adapters) != len(weights): raise ExportError(f'give one weight per adapter: {len(adapters)} adapters, {len(weights)} weights')
     missing = [a for a in adapters if a not in model.peft_config]
-    if missing: raise ExportError(f"adapters {missing} are not loaded; loaded: {', '.join(model.peft_config)}. Load them with add(model, folder, name)")
-    if name in model.peft_config: raise ExportError(f"an adapter named '{name}' is already loaded; choose another name or model.delete_adapter('{name}')")
+    if missing:
+        raise ExportError(f"adapters {missing} are not loaded; loaded: {', '.join(model.peft_config)}. "
+                          "Load them with add(model, folder, name)")
+    if name in model.peft_config:
+        raise ExportError(f"an adapter named '{name}' is already loaded; choose another name or model.delete_adapter('{name}')")
     needs_density = method.startswith(('ties', 'dare', 'magnitude'))
     if needs_density and density is None: density = 0.5
     ranks = {model.peft_config[a].r for a in adapters}
     if method in ('linear', 'ties', 'dare_linear', 'dare_ties', 'magnitude_prune') and len(ranks) > 1:
-        raise ExportError(f"'{method}' mixes the A and B matrices directly, which needs equal ranks, but the ranks are {sorted(ranks)}; use 'cat' or 'svd'")
+        raise ExportError(f"'{method}' mixes the A and B matrices directly, which needs equal ranks, but the ranks are {sorted(ranks)}; "
+                          "use 'cat' or 'svd'")
     model.add_weighted_adapter(adapters, weights, name, combination_type=method, **(dict(density=density) if needs_density else {}))
     model.set_adapter(name)
     return model
@@ -190,63 +200,16 @@ def shareable(recipe: Recipe, root=None) -> tuple[Recipe, dict]:
     return r, notes
 
 
-# %% ../nbs/08_export.ipynb #060eb1a1
-def events(run_dir) -> list[dict]:
-    "The events of a run from its `log.jsonl` (`train.read_log`: a line that does not parse is skipped with a warning naming file and line)."
-    from peftbench.train import read_log
-    return read_log(run_dir)
-
-# %% ../nbs/08_export.ipynb #926d5332
-def loss_svg(evs, width: int = 560, height: int = 300) -> str:
-    "An SVG line plot of the train (and eval) loss by step: plain text, the same for the same log."
-    from peftbench.train import trained
-    series = {'train': [(e['step'], e['loss']) for e in trained(evs) if _finite(e.get('loss'))],
-              'eval': [(e['step'], e['eval_loss']) for e in evs if e.get('event') == 'eval' and _finite(e.get('eval_loss'))]}
-    pts = [p for s in series.values() for p in s]
-    if not pts: raise ExportError('the log has no finite losses to plot')
-    l, r, t, b = 56, 16, 16, 40
-    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    y0, y1 = min(0.0, min(p[1] for p in pts)), max(p[1] for p in pts)
-    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    X = lambda x: l + (x - x0) / (x1 - x0) * (width - l - r)
-    Y = lambda y: height - b - (y - y0) / (y1 - y0) * (height - t - b)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<path d="M{l},{t} V{height - b} H{width - r}" fill="none" stroke="#444"/>']
-    for i in range(5):
-        yv = y0 + (y1 - y0) * i / 4
-        out.append(f'<text x="{l - 6}" y="{Y(yv) + 4:.1f}" text-anchor="end">{yv:.3g}</text>')
-        out.append(f'<path d="M{l},{Y(yv):.1f} H{width - r}" stroke="#ddd"/>')
-    for xv in sorted({x0, x1, round((x0 + x1) / 2)}):
-        out.append(f'<text x="{X(xv):.1f}" y="{height - b + 16}" text-anchor="middle">{xv:g}</text>')
-    out.append(f'<text x="{(l + width - r) / 2}" y="{height - 6}" text-anchor="middle">step</text>')
-    out.append(f'<text x="14" y="{(t + height - b) / 2}" text-anchor="middle" transform="rotate(-90 14 {(t + height - b) / 2})">loss</text>')
-    for (k, s), color in zip(series.items(), ('#1f77b4', '#ff7f0e')):
-        if not s: continue
-        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="' + ' '.join(f'{X(x):.1f},{Y(y):.1f}' for x, y in s) + '"/>')
-        out.append(f'<text x="{width - r - 4}" y="{t + 12 + 14 * (k == "eval")}" text-anchor="end" fill="{color}">{k}</text>')
-    return '\n'.join(out + ['</svg>']) + '\n'
-
-def _finite(v):
-    import math
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
 # %% ../nbs/08_export.ipynb #6d4781c5
 def _hub_id(name: str) -> bool:
     "Whether `name` looks like a Hub model id rather than a local folder or `pico`."
     return bool(re.fullmatch(r'[\w.-]+/[\w.-]+', name)) and not Path(name).exists()
 
 def _meta_report(recipe: Recipe):
-    "The parameter report, counted on an empty (meta-device) copy of the model: nothing is downloaded or allocated."
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-    from peft import get_peft_model
-    from peftbench.catalog import resolve_model
+    "The parameter report, counted on the recipe's model built on the meta device: nothing is downloaded or allocated."
+    from peftbench.meta import meta_model
     from peftbench.load import param_report
-    cfg = AutoConfig.from_pretrained(resolve_model(recipe.model.name), revision=recipe.model.revision, trust_remote_code=recipe.model.trust_remote_code)
-    with torch.device('meta'): model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=recipe.model.trust_remote_code)
-    pc = recipe.peft_config()
-    return param_report(get_peft_model(model, pc) if pc is not None else model.requires_grad_(True))
+    return param_report(meta_model(recipe))
 
 def _memory(end: dict) -> str:
     "Measured peak memory against the estimate, from a run's `end` event."
@@ -261,7 +224,8 @@ def _memory(end: dict) -> str:
     if 'host_peak_rss_bytes' in end:
         e = est.get('peak_allocated_bytes')
         return (f"Trained on the CPU: peak host memory (RSS of the whole process) {fmt_bytes(end['host_peak_rss_bytes'])}. "
-                f"The GPU estimate for this recipe is {fmt_bytes(e) if e else 'not available'} allocated at peak; the two measure different things.")
+                f"The GPU estimate for this recipe is {fmt_bytes(e) if e else 'not available'} allocated at peak; "
+                "the two measure different things.")
     return 'Not recorded.'
 
 _ENDED = dict(finished='it finished', stopped='it was stopped early', failed='it failed')
@@ -269,32 +233,36 @@ _ENDED = dict(finished='it finished', stopped='it was stopped early', failed='it
 def model_card(run_dir, dest=None, model=None, data=None) -> Path:
     "Write README.md (and loss.svg) beside the adapter of run `run_dir`: recipe, data, loss plot, parameters and memory."
     run_dir = Path(run_dir)
-    if not (run_dir / 'recipe.yaml').is_file(): raise ExportError(f"'{run_dir}' is not a run folder (no recipe.yaml); pass the output_dir of a run")
+    if not (run_dir / 'recipe.yaml').is_file():
+        raise ExportError(f"'{run_dir}' is not a run folder (no recipe.yaml); pass the output_dir of a run")
     from peftbench.load import param_report
-    recipe, evs = Recipe.load(run_dir / 'recipe.yaml'), events(run_dir)
+    recipe, evs = Recipe.load(run_dir / 'recipe.yaml'), read_log(run_dir / LOG)
     dest = Path(dest) if dest else run_dir / ('model' if recipe.adapter.method == 'full' else 'adapter')
     dest.mkdir(parents=True, exist_ok=True)
     shared, places = shareable(recipe)  # what is pushed carries no absolute local path
-    m, a, d, t = shared.model, shared.adapter, shared.data, shared.training
-    end = next((e for e in reversed(evs) if e.get('event') == 'end'), {})
-    train = [e for e in evs if e.get('event') == 'train']
+    m, a, d = shared.model, shared.adapter, shared.data
+    end, train = last(evs, 'end', {}), of(evs, 'train')
     hub = _hub_id(m.name)
     front = {'library_name': 'peft', 'pipeline_tag': 'text-generation', 'tags': ['peftbench', a.method, 'sft', 'trl']}
     if hub: front = {'base_model': m.name, **front, 'tags': front['tags'] + [f'base_model:adapter:{m.name}']}
     import yaml
     s = ['---', yaml.safe_dump(front, sort_keys=False).strip(), '---', '',
          f'# {a.method} adapter for {m.name}', '',
-         f"A {a.method} adapter for `{m.name}`{'' if hub else ' (a local model)'}, trained with [peftbench](https://github.com/peftbench/peftbench) "
-         f"(TRL's `SFTTrainer`) for {end.get('step', '?')} steps; {_ENDED.get(end.get('status'), 'the run has not ended')}.", '',
+         f"A {a.method} adapter for `{m.name}`{'' if hub else ' (a local model)'}, trained with "
+         f"[peftbench](https://github.com/peftbench/peftbench) (TRL's `SFTTrainer`) for {end.get('step', '?')} steps; "
+         f"{_ENDED.get(end.get('status'), 'the run has not ended')}.", '',
          '## Use', '', '```python', 'from peft import AutoPeftModelForCausalLM', 'from transformers import AutoTokenizer',
          "model = AutoPeftModelForCausalLM.from_pretrained('PATH_OR_REPO')  # loads the base, then this adapter",
          "tokenizer = AutoTokenizer.from_pretrained('PATH_OR_REPO')", '```', '']
-    s += ['## Data', '', f"- source: `{d.source}`{' (the embedded pico JSON task)' if d.source == 'pico' else ''}, split `{d.split}`, shape `{d.shape}`",
-          f'- sequences cut at {d.max_length} tokens; packing {"on" if d.packing else "off"}; loss on {"completions only" if d.completion_only_loss else "all tokens"}',
+    pico = ' (the embedded pico JSON task)' if d.source == 'pico' else ''
+    s += ['## Data', '', f"- source: `{d.source}`{pico}, split `{d.split}`, shape `{d.shape}`",
+          f'- sequences cut at {d.max_length} tokens; packing {"on" if d.packing else "off"}; '
+          f'loss on {"completions only" if d.completion_only_loss else "all tokens"}',
           f"- held out for evaluation: {d.eval_fraction:.0%}" + (f'; at most {d.max_examples:,} examples' if d.max_examples else '')]
     if data is not None: s.append('- examples: ' + ', '.join(f'{k} {len(v):,}' for k, v in data.items()))
     s += ['', '## Training', '']
     if train:
+        from peftbench.plots import loss_svg
         svg = loss_svg(evs)
         (dest / 'loss.svg').write_text(svg)
         s += [f"Loss {train[0]['loss']:.4f} at step {train[0]['step']} → {train[-1]['loss']:.4f} at step {train[-1]['step']}"
@@ -309,367 +277,61 @@ def model_card(run_dir, dest=None, model=None, data=None) -> Path:
 
 # %% ../nbs/08_export.ipynb #a3b8ae22
 def push_to_hub(folder, repo_id: str, private: bool = True, message: str | None = None) -> str:
-    "Upload `folder` (an adapter or a merged model) to the Hub repo `repo_id` with the token from the environment (`HF_TOKEN` or `hf auth login`)."
+    "Upload `folder` (an adapter or a merged model) to the Hub repo `repo_id` with the token of `HF_TOKEN` or `hf auth login`."
     from huggingface_hub import HfApi, get_token
     folder = Path(folder)
     if not folder.is_dir(): raise ExportError(f"'{folder}' is not a folder; pass an adapter folder or a merged model folder")
     bad = pickles(folder)
-    if bad: raise ExportError(f"'{folder}' holds pickle files ({', '.join(bad[:3])}), which run code when loaded; remove them, peftbench uploads safetensors only")
+    if bad: raise ExportError(f"'{folder}' holds pickle files ({', '.join(bad[:3])}), which run code when loaded; "
+                              "remove them, peftbench uploads safetensors only")
     token = get_token()  # HF_TOKEN, else the stored login; never printed or written
     if not token: raise ExportError('no Hugging Face token: set HF_TOKEN to a token with write access (or run `hf auth login`)')
     api = HfApi(token=token)
     url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type='model')
     kind = 'adapter' if (folder / 'adapter_config.json').is_file() else 'merged model'
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type='model', commit_message=message or f'Upload {kind} with peftbench',
+    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type='model',
+                             commit_message=message or f'Upload {kind} with peftbench',
                              ignore_patterns=['checkpoint-*', '.*'])
     return str(getattr(info, 'commit_url', None) or url)
-
-# %% ../nbs/08_export.ipynb #b62dff5d
-_TEMPLATE = r'''#!/usr/bin/env python
-__HEADER__ from a peftbench recipe; edit RECIPE to change the run.
-"""Fine-tune __TITLE__, with transformers, peft, trl, accelerate and datasets (bitsandbytes for a quantized base).
-
-    python __SCRIPT__                                        # one GPU, or the CPU
-    accelerate launch --config_file __CONFIG__ __SCRIPT__    # many GPUs: DDP, FSDP or DeepSpeed, as the config says
-"""
-import hashlib, importlib, json, os
-os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')  # less fragmentation as batch shapes change; before torch starts CUDA
-import torch
-
-__PLACES__RECIPE = __RECIPE__
-
-
-def where(r, section, field):
-    "The path or Hub id in RECIPE[section][field]: `pico` (the model and task peftbench ships) is found through peftbench; a placeholder stops here."
-    v = r[section][field]
-    if v == 'pico':
-        try: pico = importlib.import_module('peftbench.pico')
-        except ImportError: raise SystemExit(f"{section}.{field} 'pico' ships with peftbench: pip install peftbench, or set RECIPE['{section}']['{field}'] to a folder or a Hub id")
-        return str(pico.PICO_DIR if section == 'model' else pico.TASK_FILES['train'])
-    if v.startswith('<'): raise SystemExit(f"set RECIPE['{section}']['{field}'] first: it is {v}")
-    return v
-
-
-def resolved_dtype(r):
-    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, fp16 on older GPUs (fp32 for full fine-tuning), fp32 on the CPU."
-    if r['model']['dtype'] != 'auto': return r['model']['dtype']
-    if not torch.cuda.is_available(): return 'float32'
-    return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float32' if r['adapter']['method'] == 'full' else 'float16'
-
-
-def resolved_precision(r):
-    "Mixed precision for training: bf16, fp16 or fp32."
-    p = r['training']['precision']
-    if p != 'auto': return p
-    if r['model']['dtype'] == 'auto' and torch.cuda.is_available(): return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
-    return {'bfloat16': 'bf16', 'float16': 'fp16', 'float32': 'fp32'}[resolved_dtype(r)]
-
-
-def sharded():
-    "True under FSDP or DeepSpeed, which place the weights themselves."
-    return os.environ.get('ACCELERATE_USE_FSDP', '').lower() == 'true' or os.environ.get('ACCELERATE_USE_DEEPSPEED', '').lower() == 'true'
-
-
-def bnb_config(r):
-    "The bitsandbytes quantization of the frozen base, or None."
-    from transformers import BitsAndBytesConfig
-    q = r['quantization']
-    if q['mode'] == 'none': return None
-    if q['mode'] == '8bit': return BitsAndBytesConfig(load_in_8bit=True)
-    compute = getattr(torch, resolved_dtype(r) if q['compute_dtype'] == 'auto' else q['compute_dtype'])
-    kw = dict(bnb_4bit_quant_storage=compute) if sharded() else {}  # FSDP / ZeRO-3 shard only float storage
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=q['quant_type'], bnb_4bit_use_double_quant=q['double_quant'],
-                              bnb_4bit_compute_dtype=compute, **kw)
-
-
-LORA_FAMILY = ('lora', 'qlora', 'dora')
-
-def peft_config(r, total_steps=None):
-    "The peft config of the adapter method (None for full fine-tuning)."
-    import peft
-    a, t = r['adapter'], r['training']
-    targets = a['target_modules']
-    if targets == 'auto': targets = 'all-linear' if a['method'] in LORA_FAMILY + ('adalora', 'loha', 'lokr', 'vera') else None
-    common = dict(task_type='CAUSAL_LM', **a['extra'])
-    mts = dict(modules_to_save=a['modules_to_save']) if a['modules_to_save'] else {}
-    m = a['method']
-    if m in LORA_FAMILY:
-        init = {'default': True}.get(a['init'], a['init'])
-        kw = dict(loftq_config=peft.LoftQConfig(loftq_bits=4)) if a['init'] == 'loftq' else {}
-        return peft.LoraConfig(r=a['r'], lora_alpha=a['alpha'], lora_dropout=a['dropout'], target_modules=targets, use_rslora=a['rslora'],
-                               use_dora=m == 'dora', init_lora_weights=init, **mts, **kw, **common)
-    if m == 'adalora':
-        return peft.AdaLoraConfig(init_r=a['r'], target_r=a['target_r'], lora_alpha=a['alpha'], lora_dropout=a['dropout'], target_modules=targets,
-                                  total_step=total_steps or (t['max_steps'] if t['max_steps'] > 0 else None), **mts, **common)
-    if m == 'ia3': return peft.IA3Config(target_modules=targets, **mts, **common)
-    if m == 'loha': return peft.LoHaConfig(r=a['r'], alpha=a['alpha'], module_dropout=a['dropout'], target_modules=targets, **mts, **common)
-    if m == 'lokr': return peft.LoKrConfig(r=a['r'], alpha=a['alpha'], module_dropout=a['dropout'], target_modules=targets, **mts, **common)
-    if m == 'vera': return peft.VeraConfig(r=a['r'], vera_dropout=a['dropout'], target_modules=targets, **mts, **common)
-    if m == 'prefix_tuning': return peft.PrefixTuningConfig(num_virtual_tokens=a['num_virtual_tokens'], **common)
-    if m == 'prompt_tuning': return peft.PromptTuningConfig(num_virtual_tokens=a['num_virtual_tokens'], **common)
-    return None
-
-
-def sft_config(r, **overrides):
-    "TRL's SFTConfig with peftbench's training settings."
-    from trl import SFTConfig
-    t, d, prec, cuda = r['training'], r['data'], resolved_precision(r), torch.cuda.is_available()
-    kw = dict(output_dir=t['output_dir'], num_train_epochs=t['epochs'], max_steps=t['max_steps'], per_device_train_batch_size=t['batch_size'],
-              per_device_eval_batch_size=t['batch_size'], gradient_accumulation_steps=t['grad_accum'], learning_rate=t['lr'],
-              lr_scheduler_type=t['scheduler'], warmup_steps=t['warmup'], weight_decay=t['weight_decay'], optim=t['optimizer'],
-              max_grad_norm=t['max_grad_norm'], gradient_checkpointing=t['gradient_checkpointing'], bf16=prec == 'bf16', fp16=prec == 'fp16',
-              logging_steps=t['logging_steps'], save_steps=t['save_steps'], save_total_limit=t['save_total_limit'], seed=t['seed'], data_seed=t['seed'],
-              eval_strategy='steps' if t['eval_steps'] else 'no', eval_steps=t['eval_steps'], max_length=d['max_length'], packing=d['packing'],
-              completion_only_loss=d['completion_only_loss'], report_to='none', disable_tqdm=True, use_cpu=not cuda,
-              logging_nan_inf_filter=False, torch_compile=t['torch_compile'], use_liger_kernel=t['liger_kernel'],
-              train_sampling_strategy='group_by_length' if t['group_by_length'] else 'random')
-    if t['gradient_checkpointing']: kw['gradient_checkpointing_kwargs'] = {'use_reentrant': False}
-    if t['early_stopping_patience']: kw.update(load_best_model_at_end=True, metric_for_best_model='eval_loss', greater_is_better=False)
-    kw.update(overrides)
-    return SFTConfig(**kw)
-
-
-# peftbench's data constants (peftbench.data), written in by `peftbench export`
-__DATA_CONSTANTS__
-
-
-def _bad_text(v, need=True):
-    if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()): return need
-    return not isinstance(v, str)
-
-def _bad_turns(v, role='role', content='content', aliases=None):
-    if not isinstance(v, list) or not v: return True
-    for t in v:
-        if not isinstance(t, dict) or role not in t or content not in t: return True
-        if (aliases or {t[role]: t[role]}).get(t[role]) not in ROLES or not isinstance(t[content], str): return True
-    return not any((aliases or {}).get(t[role], t[role]) == 'assistant' and t[content].strip() for t in v[1:])
-
-def usable(row, shape):
-    "Whether a row can be trained on; the others are dropped (peftbench names why)."
-    if shape == 'text': return not _bad_text(row.get('text'))
-    if shape == 'instruction':
-        return not (_bad_text(row.get('instruction')) or _bad_text(row.get('output')) or _bad_text(row.get('input'), False) or _bad_text(row.get('system'), False))
-    if shape == 'messages': return not _bad_turns(row.get('messages'))
-    if shape == 'conversations': return not _bad_turns(row.get('conversations'), 'from', 'value', ALIASES)
-    p, c = row.get('prompt'), row.get('completion')
-    if isinstance(p, list) or isinstance(c, list): return isinstance(p, list) and isinstance(c, list) and not _bad_turns(p + c)
-    return not (_bad_text(p, False) or _bad_text(c))
-
-
-def chat(row, shape):
-    "A row as chat turns: (turns, None), or (prompt turns, completion turns) for pairs."
-    turns = lambda ts, r='role', c='content', al=None: [{'role': (al or {}).get(t[r], t[r]), 'content': t[c]} for t in ts]
-    if shape == 'instruction':
-        user = row['instruction'] + (f"\n\n{row['input']}" if isinstance(row.get('input'), str) and row['input'].strip() else '')
-        system = [{'role': 'system', 'content': row['system']}] if isinstance(row.get('system'), str) and row['system'].strip() else []
-        return system + [{'role': 'user', 'content': user}, {'role': 'assistant', 'content': row['output']}], None
-    if shape == 'messages': return turns(row['messages']), None
-    if shape == 'conversations': return turns(row['conversations'], 'from', 'value', ALIASES), None
-    if isinstance(row['prompt'], list): return turns(row['prompt']), turns(row['completion'])
-    return [{'role': 'user', 'content': row['prompt']}], [{'role': 'assistant', 'content': row['completion']}]
-
-def render(turns, template, tok, generation_prompt=False):
-    from transformers.utils.chat_template_utils import render_jinja_template
-    special = {k: getattr(tok, k, None) or '' for k in ('bos_token', 'eos_token')}
-    return render_jinja_template([turns], chat_template=template, add_generation_prompt=generation_prompt, **special)[0][0]
-
-def pair(prompt, completion, fmt, tok):
-    "A prompt and its answer; with the tokenizer's template TRL renders them, else the template is rendered here."
-    if fmt == 'tokenizer': return {'prompt': prompt, 'completion': completion}
-    head, full = render(prompt, fmt, tok, True), render(prompt + completion, fmt, tok)
-    assert full.startswith(head), 'data.template: the generation prompt must end where the answer begins'
-    return {'prompt': head, 'completion': full[len(head):]}
-
-def examples(row, shape, fmt, completion_only, tok):
-    "The training examples one row becomes: one per assistant turn when the loss is on answers only."
-    if fmt is None: return [{'text': row['text']}] if shape == 'text' else [{'prompt': row['prompt'], 'completion': row['completion']}]
-    turns, completion = chat(row, shape)
-    if completion is not None: return [pair(turns, completion, fmt, tok)]
-    if completion_only:
-        return [pair(turns[:k], [t], fmt, tok) for k, t in enumerate(turns) if k and t['role'] == 'assistant' and t['content'].strip()]
-    return [{'messages': turns}] if fmt == 'tokenizer' else [{'text': render(turns, fmt, tok)}]
-
-def chat_template(r, shape, tok, conversational):
-    "None (plain text and prompt/completion pairs), 'tokenizer' (its chat template, applied by TRL) or a Jinja template."
-    t = r['data']['template']
-    if shape == 'text' or (t == 'auto' and shape == 'prompt_completion' and not conversational): return None
-    if t == 'auto': return 'tokenizer' if getattr(tok, 'chat_template', None) else CHAT_TEMPLATES['alpaca' if shape == 'instruction' else 'chatml']
-    return t if t == 'tokenizer' else CHAT_TEMPLATES.get(t, t)
-
-
-def load_data(r, tok=None):
-    "A DatasetDict with `train` (and `eval` from data.eval_split or data.eval_fraction) in a shape TRL trains on."
-    from pathlib import Path
-    from datasets import DatasetDict, load_dataset
-    d = r['data']
-    def load(split):
-        src = where(r, 'data', 'source')
-        p = Path(src).expanduser()
-        if not p.exists(): return load_dataset(src, split=split)
-        files = sorted(f for f in p.iterdir() if f.suffix in BUILDERS) if p.is_dir() else [p]
-        sl = split[split.index('['):] if '[' in split else ''
-        return load_dataset(BUILDERS[files[0].suffix], data_files={'train': [str(f) for f in files]}, split='train' + sl)
-    def rows(split):
-        ds = load(split)
-        if d.get('columns'): ds = ds.rename_columns({src: dst for dst, src in d['columns'].items() if src != dst})
-        shape = d['shape'] if d['shape'] != 'auto' else next(s for s, need in SHAPE_COLUMNS.items() if need <= set(ds.column_names))
-        ds = ds.select_columns([c for c in ds.column_names if c in SHAPE_COLUMNS[shape] | set(OPTIONAL.get(shape, []))])
-        good = [i for i, row in enumerate(ds) if usable(row, shape)]
-        return (ds.select(good) if len(good) < len(ds) else ds), shape
-    train, shape = rows(d['split'])
-    if d['max_examples'] and len(train) > d['max_examples']: train = train.select(range(d['max_examples']))
-    parts = {'train': train}
-    if d.get('eval_split'): parts['eval'] = rows(d['eval_split'])[0]
-    elif d['eval_fraction']:
-        s = train.train_test_split(test_size=d['eval_fraction'], seed=r['training']['seed'])
-        parts = {'train': s['train'], 'eval': s['test']}
-    fmt = chat_template(r, shape, tok, shape == 'prompt_completion' and isinstance(train[0]['prompt'], list))
-    if fmt is None: return DatasetDict({k: v.select_columns(['text'] if shape == 'text' else ['prompt', 'completion']) for k, v in parts.items()})
-    keys = ['prompt', 'completion'] if d['completion_only_loss'] or shape == 'prompt_completion' else ['messages' if fmt == 'tokenizer' else 'text']
-    def batch(b):
-        out = {k: [] for k in keys}
-        for i in range(len(b[next(iter(b))])):
-            for ex in examples({k: v[i] for k, v in b.items()}, shape, fmt, d['completion_only_loss'], tok):
-                for k in keys: out[k].append(ex[k])
-        return out
-    return DatasetDict({k: v.map(batch, batched=True, remove_columns=v.column_names) for k, v in parts.items()})
-
-
-def tokenizer(r):
-    from transformers import AutoTokenizer
-    m = r['model']
-    tok = AutoTokenizer.from_pretrained(where(r, 'model', 'name'), revision=m['revision'], trust_remote_code=m['trust_remote_code'])
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
-    tok.padding_side = 'right'
-    return tok
-
-
-def load_model(r, tok=None):
-    "Tokenizer and model ready to train: dtype, quantization, k-bit preparation, checkpointing and the adapter."
-    from transformers import AutoModelForCausalLM
-    m, gc = r['model'], r['training']['gradient_checkpointing']
-    tok = tok or tokenizer(r)
-    quant = bnb_config(r)
-    kw = dict(dtype=getattr(torch, resolved_dtype(r)), revision=m['revision'], trust_remote_code=m['trust_remote_code'],
-              attn_implementation=None if m['attn_implementation'] == 'auto' else m['attn_implementation'])
-    if quant is not None:
-        kw['quantization_config'] = quant
-        if torch.cuda.is_available() and not sharded(): kw['device_map'] = {'': int(os.environ.get('LOCAL_RANK', 0))}  # one copy per GPU (DDP)
-    model = AutoModelForCausalLM.from_pretrained(where(r, 'model', 'name'), **kw)
-    if quant is not None:
-        from peft import prepare_model_for_kbit_training
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gc, gradient_checkpointing_kwargs={'use_reentrant': False})
-    elif gc:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
-        if r['adapter']['method'] != 'full': model.enable_input_require_grads()
-    model.config.use_cache = False
-    cfg = peft_config(r)
-    if cfg is None: model.requires_grad_(True)
-    else:
-        from peft import get_peft_model
-        model = get_peft_model(model, cfg)
-    return model, tok
-
-
-def optimizers(r, model):
-    "LoRA+ trains B faster than A with its own optimizer; otherwise the trainer's `optim`."
-    a, t = r['adapter'], r['training']
-    if a['loraplus_ratio'] is None: return (None, None)
-    from peft.optimizers import create_loraplus_optimizer
-    cls = torch.optim.AdamW
-    if t['optimizer'] in ('adamw_8bit', 'paged_adamw_8bit', 'paged_adamw_32bit'):
-        import bitsandbytes as bnb
-        cls = {'adamw_8bit': bnb.optim.AdamW8bit, 'paged_adamw_8bit': bnb.optim.PagedAdamW8bit, 'paged_adamw_32bit': bnb.optim.PagedAdamW32bit}[t['optimizer']]
-    return (create_loraplus_optimizer(model, cls, lr=t['lr'], loraplus_lr_ratio=a['loraplus_ratio'], weight_decay=t['weight_decay']), None)
-
-
-def fingerprint(tensors):
-    "sha256 of named tensors (as float32), to check that every process holds the same weights."
-    h = hashlib.sha256()
-    for k in sorted(tensors):
-        h.update(k.encode()); h.update(tensors[k].detach().float().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def trained_state(model):
-    "What is saved: the adapter's weights (PEFT format), or every weight for full fine-tuning."
-    from peft import PeftModel, get_peft_model_state_dict
-    return get_peft_model_state_dict(model) if isinstance(model, PeftModel) else model.state_dict()
-
-
-def main(r=RECIPE):
-    from transformers import TrainerCallback, set_seed
-    from trl import SFTTrainer
-    tok = tokenizer(r)
-    data = load_data(r, tok)
-    set_seed(r['training']['seed'])  # the adapter's initialisation draws random numbers too
-    model, tok = load_model(r, tok)
-    callbacks = []
-    if r['adapter']['method'] == 'adalora':
-        class AdaLoraBudget(TrainerCallback):
-            "AdaLoRA reallocates its rank budget after every optimizer step."
-            def on_optimizer_step(self, args, state, control, **kw): model.base_model.update_and_allocate(state.global_step)
-        callbacks.append(AdaLoraBudget())
-    if r['training']['early_stopping_patience']:
-        from transformers import EarlyStoppingCallback
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=r['training']['early_stopping_patience']))
-    one_pass = r['adapter']['method'] in LORA_FAMILY and not r['training']['gradient_checkpointing']  # every weight gets a gradient
-    trainer = SFTTrainer(model=model, args=sft_config(r, ddp_find_unused_parameters=False if one_pass else None), train_dataset=data['train'], eval_dataset=data.get('eval'), processing_class=tok,
-                         callbacks=callbacks, optimizers=optimizers(r, model))
-    plugin = getattr(trainer.accelerator.state, 'fsdp_plugin', None)
-    if plugin is not None and r['adapter']['method'] != 'full':
-        from peft.utils.other import fsdp_auto_wrap_policy
-        plugin.auto_wrap_policy = fsdp_auto_wrap_policy(trainer.model)  # adapter layers in their own FSDP units
-    trainer.train()
-    if trainer.is_fsdp_enabled: trainer.accelerator.state.fsdp_plugin.set_state_dict_type('FULL_STATE_DICT')
-    dest = os.path.join(r['training']['output_dir'], 'model' if r['adapter']['method'] == 'full' else 'adapter')
-    trainer.save_model(dest)  # PEFT format, safetensors; only the main process writes
-    pickled = os.path.join(dest, 'training_args.bin')  # the trainer pickles its arguments; RECIPE says the same
-    if trainer.is_world_process_zero() and os.path.exists(pickled): os.remove(pickled)
-    batch = next(iter(trainer.get_train_dataloader()))
-    args = trainer.args
-    # Under DDP every process holds the whole model; under FSDP or ZeRO-3 each holds a shard and the fingerprints differ.
-    print('fingerprint ' + json.dumps(dict(rank=args.process_index, world_size=args.world_size, step=trainer.state.global_step,
-                                           weights=fingerprint(trained_state(trainer.model)), batch=fingerprint({'ids': batch['input_ids']}),
-                                           saved=os.path.abspath(dest) if trainer.is_world_process_zero() else None)), flush=True)
-
-
-if __name__ == '__main__':
-    main()
-'''
 
 # %% ../nbs/08_export.ipynb #66b0be44
 _HEADER = '# Written by `peftbench export`'
 
+def _translations() -> tuple[str, str]:
+    "`peftbench.translate`'s source without its docstring, `__all__` and nbdev markers: (its imports, the rest)."
+    text = inspect.getsource(translate)
+    tree, lines = ast.parse(text), text.splitlines()
+    skip = [n for n in tree.body if (n is tree.body[0] and isinstance(n, ast.Expr)) or
+            (isinstance(n, ast.Assign) and any(getattr(t, 'id', None) == '__all__' for t in n.targets))]
+    drop = {i for n in skip for i in range(n.lineno - 1, n.end_lineno)}
+    first = next(n for n in tree.body if n not in skip and not isinstance(n, (ast.Import, ast.ImportFrom)))  # the imports end before it
+    cut = min([first.lineno] + [d.lineno for d in getattr(first, 'decorator_list', [])]) - 1
+    kept = lambda part: '\n'.join(l for i, l in part if i not in drop and not l.startswith(('# %%', '# AUTOGEN')))
+    keep = lambda part: re.sub(r'\n{4,}', '\n\n\n', kept(part))
+    return keep(list(enumerate(lines))[:cut]).strip() + '\n', keep(list(enumerate(lines))[cut:]).strip() + '\n'
+
 def script(recipe: Recipe, name: str = 'train.py', config: str = 'accelerate_ddp.yaml') -> str:
     "The recipe as a standalone training script: plain transformers, peft, trl and accelerate, no peftbench."
     r, notes = shareable(recipe)
-    a = r.adapter
-    t = r.training
-    title = f"{a.method} on {r.model.name}: " + (f'{t.max_steps} steps' if t.max_steps > 0 else f"{t.epochs:g} epoch{'s' * (t.epochs != 1)}")
-    rec = pprint.pformat(r.to_dict(), sort_dicts=False, width=120)
-    return (_TEMPLATE.replace('__HEADER__', _HEADER).replace('__TITLE__', title).replace('__SCRIPT__', name).replace('__CONFIG__', config)
-            .replace('__PLACES__', ''.join(f'# {k}: {v}.\n' for k, v in notes.items()))
-            .replace('__RECIPE__', rec.replace('\n', '\n' + ' ' * 9))
-            .replace('__DATA_CONSTANTS__', _data_constants()))
-
-def _literal(v) -> str:
-    "`v` as Python source, sets sorted so the script is the same on every run."
-    if isinstance(v, dict): return '{' + ', '.join(f'{k!r}: {_literal(x)}' for k, x in v.items()) + '}'
-    if isinstance(v, (set, frozenset)): return '{' + ', '.join(map(repr, sorted(v))) + '}'
-    return repr(v)
-
-def _data_constants() -> str:
-    "The constants of `peftbench.data` the script's data loader needs, as assignments (one chat template a line)."
-    from peftbench import data
-    out = [f'{k} = {_literal(getattr(data, k))}' for k in ('BUILDERS', 'SHAPE_COLUMNS', 'OPTIONAL', 'ROLES', 'ALIASES')]
-    return '\n'.join(out) + '\nCHAT_TEMPLATES = {\n' + ''.join(f'    {k!r}: {v!r},\n' for k, v in data.CHAT_TEMPLATES.items()) + '}'
+    a, t = r.adapter, r.training
+    steps = f'{t.max_steps} steps' if t.max_steps > 0 else f"{t.epochs:g} epoch{'s' * (t.epochs != 1)}"
+    imports, code = _translations()
+    runs = [(f'python {name}', 'one GPU, or the CPU'),
+            (f'accelerate launch --config_file {config} {name}', 'many GPUs: DDP, FSDP or DeepSpeed, as the config says')]
+    width = max(len(c) for c, _ in runs) + 4
+    return (f'#!/usr/bin/env python\n{_HEADER} from a peftbench recipe; edit RECIPE to change the run.\n'
+            f'"""Fine-tune {a.method} on {r.model.name}: {steps}, with transformers, peft, trl, accelerate and datasets '
+            '(bitsandbytes for a quantized base).\n\n'
+            + ''.join(f'    {c.ljust(width)}# {w}\n' for c, w in runs) + '"""\n' + imports + '\n'
+            + ''.join(f'# {k}: {v}.\n' for k, v in notes.items())
+            + 'RECIPE = ' + pprint.pformat(r.to_dict(), sort_dicts=False, width=120).replace('\n', '\n' + ' ' * 9) + '\n\n\n'
+            + code + "\n\nif __name__ == '__main__':\n    main(RECIPE)\n")
 
 # %% ../nbs/08_export.ipynb #b74c5e1b
 LAUNCHERS = ('ddp', 'fsdp', 'zero2', 'zero3', 'cpu')
 
 def accelerate_config(kind: str = 'ddp', recipe: Recipe | None = None, num_processes: int = 2) -> str:
-    "An `accelerate launch` config (YAML) for `kind`: ddp, fsdp, zero2, zero3 (GPUs), or cpu (processes on the CPU, gloo; for trying it out)."
+    "An `accelerate launch` config (YAML) for `kind`: ddp, fsdp, zero2, zero3 (GPUs), or cpu (CPU processes, gloo; for trying it out)."
     if kind not in LAUNCHERS: raise ExportError(f"accelerate config {kind!r} is not one of {', '.join(LAUNCHERS)}")
     r = recipe or Recipe()
     gpu = Hardware(name='a bf16 GPU', cuda=True, bf16=True)
@@ -679,16 +341,20 @@ def accelerate_config(kind: str = 'ddp', recipe: Recipe | None = None, num_proce
          'downcast_bf16': 'no', 'machine_rank': 0, 'main_training_function': 'main', 'mixed_precision': mp, 'num_machines': 1,
          'num_processes': num_processes, 'rdzv_backend': 'static', 'same_network': True, 'use_cpu': kind == 'cpu'}
     if kind == 'fsdp':
-        c['fsdp_config'] = {'fsdp_version': 1, 'fsdp_auto_wrap_policy': 'TRANSFORMER_BASED_WRAP',  # the script wraps adapter layers apart (peft's policy)
-                            'fsdp_backward_prefetch': 'BACKWARD_PRE', 'fsdp_cpu_ram_efficient_loading': True, 'fsdp_forward_prefetch': False,
-                            'fsdp_offload_params': False, 'fsdp_sharding_strategy': 'FULL_SHARD', 'fsdp_state_dict_type': 'SHARDED_STATE_DICT',
+        c['fsdp_config'] = {'fsdp_version': 1, 'fsdp_auto_wrap_policy': 'TRANSFORMER_BASED_WRAP',  # the script wraps adapter layers apart
+                            'fsdp_backward_prefetch': 'BACKWARD_PRE', 'fsdp_cpu_ram_efficient_loading': True,
+                            'fsdp_forward_prefetch': False, 'fsdp_offload_params': False, 'fsdp_sharding_strategy': 'FULL_SHARD',
+                            'fsdp_state_dict_type': 'SHARDED_STATE_DICT',
                             'fsdp_sync_module_states': True, 'fsdp_use_orig_params': r.adapter.method == 'full'}
     if kind.startswith('zero'):
-        c['deepspeed_config'] = {'deepspeed_multinode_launcher': 'standard', 'offload_optimizer_device': 'none', 'offload_param_device': 'none',
-                                 'zero_stage': int(kind[-1]), **({'zero3_init_flag': True, 'zero3_save_16bit_model': True} if kind == 'zero3' else {})}
+        zero3 = {'zero3_init_flag': True, 'zero3_save_16bit_model': True} if kind == 'zero3' else {}
+        c['deepspeed_config'] = {'deepspeed_multinode_launcher': 'standard', 'offload_optimizer_device': 'none',
+                                 'offload_param_device': 'none', 'zero_stage': int(kind[-1]), **zero3}
     import yaml
-    what = {'ddp': 'DDP: one copy of the model per GPU', 'cpu': 'DDP over processes on the CPU (gloo); slow, for trying the script without GPUs',
-            'fsdp': 'FSDP: the base sharded across GPUs, adapter layers wrapped apart', 'zero2': 'DeepSpeed ZeRO-2: optimizer state and gradients sharded',
+    what = {'ddp': 'DDP: one copy of the model per GPU',
+            'cpu': 'DDP over processes on the CPU (gloo); slow, for trying the script without GPUs',
+            'fsdp': 'FSDP: the base sharded across GPUs, adapter layers wrapped apart',
+            'zero2': 'DeepSpeed ZeRO-2: optimizer state and gradients sharded',
             'zero3': 'DeepSpeed ZeRO-3: weights, gradients and optimizer state sharded'}[kind]
     return (f'{_HEADER}: {what}.\n# accelerate launch --config_file THIS.yaml [--num_processes N] train.py\n'
             + yaml.safe_dump(c, sort_keys=False))
@@ -704,7 +370,8 @@ def export(recipe: Recipe, out='train.py', launcher: str = 'ddp', num_processes:
             raise ExportError(f"'{p}' exists and was not written by peftbench export; choose another --out or pass --force")
     recipe.check(Hardware(name='a bf16 GPU', cuda=True, bf16=True) if launcher != 'cpu' else Hardware())
     if getattr(recipe.data, 'template', 'auto') != 'auto':
-        raise ExportError(f"the exported script formats data as data.template 'auto' does; data.template {recipe.data.template!r} is not exported yet, set it to 'auto'")
+        raise ExportError(f"the exported script formats data as data.template 'auto' does; data.template {recipe.data.template!r} "
+                          "is not exported yet, set it to 'auto'")
     text = accelerate_config(launcher, recipe, num_processes)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(script(recipe, out.name, cfg.name))

@@ -6,117 +6,28 @@ Docs: https://peftbench.github.io/peftbench/recipe.html.md"""
 
 # %% ../nbs/00_recipe.ipynb #9402742b
 from __future__ import annotations
-import copy, dataclasses, difflib, json, math
+import copy, dataclasses, json
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from fastcore.basics import patch
 from . import translate
-from .translate import Method, METHODS, TEMPLATES  # noqa: F401 (TEMPLATES: read from here by data and the panels)
+from .translate import Method, METHODS, TEMPLATES
+from .fields import (DTYPES, ATTN, QUANT_MODES, QUANT_TYPES, LORA_INITS, SHAPES, COLUMNS, OPTIMIZERS, SCHEDULERS, PRECISIONS,
+                              ModelSpec, QuantSpec, AdapterSpec, DataSpec, TrainSpec, Problem, RecipeError)
+from .fields import _suggest, _choices, _part_from_dict, _type_problem, _default, _check_type, _check_choice
+from .fields import _typename  # noqa: F401 (the notebook's tests read field types)
+_all_ = ['TEMPLATES', 'DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'LORA_INITS', 'SHAPES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS',
+         'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
 
 # %% auto #0
-__all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'LORA_FAMILY', 'PROMPT_METHODS', 'LORA_INITS', 'SHAPES', 'COLUMNS',
-           'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec',
-           'Recipe', 'Problem', 'RecipeError', 'Hardware']
-
-# %% ../nbs/00_recipe.ipynb #8bdf4617
-DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
-ATTN = ('auto', 'sdpa', 'eager', 'flash_attention_2')  # auto: what transformers picks for the architecture
-
-@dataclass
-class ModelSpec:
-    "Which model to fine-tune: a Hub id, a local folder, or `pico` (the embedded default)."
-    name: str = 'pico'
-    revision: str | None = None
-    dtype: str = 'auto'  # `auto`: bf16 where the GPU has it, fp16 on older GPUs, fp32 on the CPU
-    trust_remote_code: bool = False
-    attn_implementation: str = 'auto'
-
-# %% ../nbs/00_recipe.ipynb #d62e7b16
-QUANT_MODES = ('none', '8bit', '4bit')
-QUANT_TYPES = ('nf4', 'fp4')
-
-@dataclass
-class QuantSpec:
-    "How to store the frozen base weights (bitsandbytes)."
-    mode: str = 'none'  # none | 8bit | 4bit
-    quant_type: str = 'nf4'  # 4-bit only: nf4 | fp4
-    double_quant: bool = True  # 4-bit only: quantize the quantization constants too
-    compute_dtype: str = 'auto'  # 4-bit only: dtype of the matmuls
+__all__ = ['LORA_FAMILY', 'PROMPT_METHODS', 'Recipe', 'Hardware', 'TEMPLATES', 'DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES',
+           'LORA_INITS', 'SHAPES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec',
+           'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
 
 # %% ../nbs/00_recipe.ipynb #afbdfea2
 # METHODS (peftbench.translate) is the one table of PEFT methods; these two groups are read from it
 LORA_FAMILY = tuple(k for k, m in METHODS.items() if m.lora)
 PROMPT_METHODS = tuple(k for k, m in METHODS.items() if 'num_virtual_tokens' in m.args)
-LORA_INITS = ('default', 'gaussian', 'pissa', 'olora', 'loftq')
-
-@dataclass
-class AdapterSpec:
-    "The PEFT method and its settings; only those that apply to `method` are used."
-    method: str = 'lora'
-    r: int = 16
-    alpha: float = 32
-    dropout: float = 0.05
-    target_modules: str | list[str] = 'auto'  # `auto`, `all-linear`, or a list of module names
-    rslora: bool = False  # rank-stabilised scaling alpha/sqrt(r) (LoRA family)
-    init: str = 'default'  # LoRA family: default | gaussian | pissa | olora | loftq
-    loraplus_ratio: float | None = None  # LoRA+: learning rate of B over A (e.g. 16); None = off
-    target_r: int = 8  # AdaLoRA: average rank after pruning (r is the initial rank)
-    num_virtual_tokens: int = 20  # prefix / prompt tuning
-    modules_to_save: list[str] | None = None
-    extra: dict = field(default_factory=dict)  # passed as is to the peft config
-
-# %% ../nbs/00_recipe.ipynb #09817217
-SHAPES = ('auto', 'text', 'instruction', 'prompt_completion', 'messages', 'conversations')
-# TEMPLATES (auto, tokenizer, alpaca, chatml, plain, or a Jinja chat template of one's own) come from peftbench.translate
-COLUMNS = ('text', 'prompt', 'completion', 'instruction', 'input', 'output', 'system', 'messages', 'conversations')
-
-@dataclass
-class DataSpec:
-    "Where the training examples come from and how they become tokens."
-    source: str = 'pico'  # a Hub data set id, a file or folder, or `pico` (the embedded task)
-    split: str = 'train'  # a split, optionally sliced: `train[:2000]`, `train[10%:]`
-    shape: str = 'auto'  # auto | text | instruction | prompt_completion | messages | conversations
-    max_length: int = 512
-    packing: bool = False
-    completion_only_loss: bool = True  # loss on completions / assistant turns only; false trains on every token
-    eval_fraction: float = 0.0  # held out for evaluation when there is no eval split
-    max_examples: int | None = None
-    template: str = 'auto'  # auto: the tokenizer's chat template, else alpaca (instructions) or chatml (chats); or tokenizer | alpaca | chatml | plain | a Jinja chat template
-    eval_split: str | None = None  # evaluate on this split of the source (e.g. `test`) instead of a fraction
-    columns: dict = field(default_factory=dict)  # source columns renamed to a shape's, e.g. {'prompt': 'question', 'completion': 'answer'}
-
-# %% ../nbs/00_recipe.ipynb #8e1dfa22
-OPTIMIZERS = ('adamw_torch', 'adamw_torch_fused', 'adamw_8bit', 'paged_adamw_8bit', 'paged_adamw_32bit', 'adafactor', 'sgd')
-SCHEDULERS = ('linear', 'cosine', 'constant', 'constant_with_warmup')
-PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
-
-@dataclass
-class TrainSpec:
-    "Optimisation and bookkeeping for the run."
-    output_dir: str = 'runs/peftbench'
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 2e-4
-    scheduler: str = 'cosine'
-    warmup: float = 0.03  # a fraction of the steps (< 1) or a number of steps
-    weight_decay: float = 0.0
-    optimizer: str = 'adamw_torch'
-    max_grad_norm: float = 1.0
-    gradient_checkpointing: bool = False
-    torch_compile: bool = False  # compile the model with torch.compile (first steps are slower while it compiles)
-    liger_kernel: bool = False  # Liger's fused kernels (RMSNorm, SwiGLU, chunked cross-entropy); needs `liger-kernel` and a GPU
-    group_by_length: bool = False  # batch examples of similar length together: less padding, same examples per epoch
-    precision: str = 'auto'  # auto: bf16 where supported, else fp16 on GPU, fp32 on CPU
-    logging_steps: int = 1
-    save_steps: int = 50
-    eval_steps: int | None = None  # evaluate on the held-out data every N steps
-    early_stopping_patience: int | None = None  # stop after N evaluations without a better eval loss
-    probe_prompts: list[str] = field(default_factory=list)  # generated every `probe_steps`, to watch behaviour change
-    probe_steps: int | None = None
-    save_total_limit: int = 2
-    seed: int = 42
 
 # %% ../nbs/00_recipe.ipynb #0f1b359e
 _PARTS = {'model': ModelSpec, 'quantization': QuantSpec, 'adapter': AdapterSpec, 'data': DataSpec, 'training': TrainSpec}
@@ -130,98 +41,15 @@ class Recipe:
     data: DataSpec = field(default_factory=DataSpec)
     training: TrainSpec = field(default_factory=TrainSpec)
 
-# %% ../nbs/00_recipe.ipynb #f5c2b083
-class Problem(str):
-    "One problem with a recipe: the sentence, and `field`, the path of the field to change (`'adapter.r'`), or None."
-    field: str | None
-    def __new__(cls, text: str, field: str | None = None):
-        p = super().__new__(cls, text)
-        p.field = field
-        return p
-    def __reduce__(self): return (Problem, (str(self), self.field))
-
-class RecipeError(ValueError):
-    "A recipe that cannot be used; `problems` lists every reason."
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__('\n'.join(f'- {p}' for p in self.problems) if len(self.problems) > 1 else self.problems[0])
-
-def _suggest(name, options):
-    "' (did you mean X?)' when `name` is close to one of `options`."
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ''
-
-def _choices(options): return ', '.join(f"'{o}'" for o in options)
-
-# %% ../nbs/00_recipe.ipynb #7afafd75
-def _typename(f):
-    t = f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
-    return t.replace(' ', '')
-
-_LIST_WORDS = ('auto', 'all-linear')  # the strings a `str | list[str]` field keeps as they are
-
-def _coerce(f, v):
-    "Convert `v` for field `f` where the conversion is lossless: numeric strings to numbers, one name to a one-name list."
-    t = _typename(f)
-    kinds = t.split('|')
-    if isinstance(v, str) and kinds[0] in ('float', 'int'):
-        try: n = float(v)
-        except ValueError: return v
-        return int(n) if t.startswith('int') and n.is_integer() else n
-    if isinstance(v, str) and 'list[str]' in kinds and not ('str' in kinds and v in _LIST_WORDS): return [v]
-    if t.startswith('float') and isinstance(v, int) and not isinstance(v, bool): return float(v)
-    if t.startswith('int') and isinstance(v, float) and v.is_integer(): return int(v)
-    return v
-
-def _part_from_dict(cls, d, where, problems):
-    if d is None: d = {}
-    if not isinstance(d, dict):
-        problems.append(Problem(f"'{where}' must be a mapping of settings, got {type(d).__name__}", where)); return cls()
-    known = {f.name: f for f in fields(cls)}
-    kw = {}
-    for k, v in d.items():
-        if k not in known:
-            problems.append(Problem(f"unknown setting '{where}.{k}'{_suggest(k, known)}; known: {', '.join(known)}", where)); continue
-        kw[k] = _coerce(known[k], v)
-    return cls(**kw)
-
 # %% ../nbs/00_recipe.ipynb #a1c0de02
-_KINDS = {'bool': 'true or false', 'int': 'an integer', 'float': 'a number', 'str': 'a string', 'dict': 'a mapping',
-          'list[str]': 'a list of strings', 'None': 'null'}
-
-def _fits(kind, v) -> bool:
-    if kind == 'None': return v is None
-    if kind == 'bool': return isinstance(v, bool)
-    if kind == 'int': return isinstance(v, int) and not isinstance(v, bool)
-    if kind == 'float': return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if kind == 'str': return isinstance(v, str)
-    if kind == 'dict': return isinstance(v, dict)
-    if kind == 'list[str]': return isinstance(v, list) and all(isinstance(x, str) for x in v)
-    return True  # a type this check does not know
-
-def _type_problem(f, v, where) -> Problem | None:
-    "A sentence naming `where`, `v` and the fix when `v` does not have field `f`'s type."
-    kinds = _typename(f).split('|')
-    if any(_fits(k, v) for k in kinds): return None
-    if 'float' in kinds and isinstance(v, float): return Problem(f'{where} must be a finite number, got {v!r}', where)
-    want = ' or '.join(_KINDS.get(k, k) for k in kinds)
-    if 'bool' in kinds: fix = '; write true or false without quotes'
-    elif 'list[str]' in kinds and isinstance(v, list): fix = '; put each name in quotes'
-    elif 'list[str]' in kinds and isinstance(v, str): fix = f'; write [{v!r}]'
-    elif 'str' in kinds and isinstance(v, (int, float)) and not isinstance(v, bool): fix = '; put it in quotes'
-    else: fix = ''
-    return Problem(f'{where} must be {want}, got {v!r}{fix}', where)
-
-def _default(f):
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default
-
 def _check_types(r, problems) -> Recipe:
     "Append a sentence for every field of `r` with a wrong type; return a copy with those fields at their defaults."
     parts = {}
     for name, cls in _PARTS.items():
         part = getattr(r, name, None)
         if not isinstance(part, cls):
-            problems.append(Problem(f'{name} must be a {cls.__name__} (or a mapping given to Recipe.from_dict), got {type(part).__name__}', name))
+            why = f'{name} must be a {cls.__name__} (or a mapping given to Recipe.from_dict), got {type(part).__name__}'
+            problems.append(Problem(why, name))
             parts[name] = cls(); continue
         bad = {}
         for f in fields(cls):
@@ -289,7 +117,7 @@ def _parse(text, fmt):
 
 @patch(cls_method=True)
 def from_text(cls: Recipe, text, fmt='yaml', name=None):
-    "A `Recipe` from YAML or JSON text or bytes; given the `name` of the file it came from, every message names it and an empty file is refused."
+    "A `Recipe` from YAML or JSON text or bytes; given the `name` of its file, every message names it and an empty file is refused."
     what = 'the recipe' if name is None else f"recipe file '{name}'"
     if isinstance(text, (bytes, bytearray, memoryview)):
         try: text = bytes(text).decode('utf-8')
@@ -341,37 +169,22 @@ class Hardware:
             return cls(p.name, True, torch.cuda.is_bf16_supported(), p.total_memory)
         return cls()
 
-# %% ../nbs/00_recipe.ipynb #ea942039
-def _check_type(problems, where, v, kind, minimum=None, below=None, field=None) -> bool:
-    "Append a sentence (about `field`, default `where`) if `v` is not a `kind` ('int', 'number') within bounds."
-    ok = (isinstance(v, int) and not isinstance(v, bool)) if kind == 'int' else (isinstance(v, (int, float)) and not isinstance(v, bool))
-    what = 'an integer' if kind == 'int' else 'a number'
-    if minimum is not None and below is not None: rng = f' in [{minimum}, {below})'
-    elif minimum is not None: rng = f' >= {minimum}' if minimum != 1 or kind != 'int' else ''
-    else: rng = ''
-    pos = 'a positive integer' if kind == 'int' and minimum == 1 else f'{what}{rng}'
-    if not ok or (minimum is not None and v < minimum) or (below is not None and v >= below):
-        problems.append(Problem(f'{where} must be {pos}, got {v!r}', field or where))
-        return False
-    return True
-
-def _check_choice(problems, where, v, options):
-    "Append a sentence about `where` if `v` is not one of `options`, with the nearest one."
-    if v not in options: problems.append(Problem(f"{where} must be one of {_choices(options)}, got {v!r}{_suggest(v, options)}", where))
-
 # %% ../nbs/00_recipe.ipynb #a1c0de06
 def _extra(v, r) -> list[str]:
     "A sentence for each `adapter.extra` key the method's peft config does not take, or takes from the recipe."
     a, p = r.adapter, []
     if not v or a.method not in METHODS: return p
-    if METHODS[a.method].config is None: return [f"adapter.extra holds peft options, which {a.method!r} fine-tuning does not use; remove it"]
+    if METHODS[a.method].config is None:
+        return [f"adapter.extra holds peft options, which {a.method!r} fine-tuning does not use; remove it"]
     import peft
     name, kw = translate.peft_args(r.to_dict(), total_steps=1000)  # a step count, so AdaLoRA builds without max_steps (reported elsewhere)
     cls = getattr(peft, name)
     known = [f.name for f in fields(cls) if f.init]
     for k in v:
-        if not isinstance(k, str) or k not in known: p.append(f"adapter.extra has the key {k!r}, which peft's {cls.__name__} does not take{_suggest(k, known)}")
-        elif k in kw: p.append(f"adapter.extra sets {k!r}, which peftbench sets from the recipe's adapter settings; remove it from adapter.extra")
+        if not isinstance(k, str) or k not in known:
+            p.append(f"adapter.extra has the key {k!r}, which peft's {cls.__name__} does not take{_suggest(k, known)}")
+        elif k in kw:
+            p.append(f"adapter.extra sets {k!r}, which peftbench sets from the recipe's adapter settings; remove it from adapter.extra")
     if p: return p
     try: cls(**kw, **v)
     except Exception as e:
@@ -398,10 +211,12 @@ def _text(what: str, optional=False):
 def _columns(v, r):
     if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
         return f"data.columns must map a shape's column to a source column, e.g. {{'prompt': 'question'}}, got {v!r}"
-    return [f"data.columns has the unknown shape column {k!r}{_suggest(k, COLUMNS)}; known: {', '.join(COLUMNS)}" for k in v if k not in COLUMNS]
+    return [f"data.columns has the unknown shape column {k!r}{_suggest(k, COLUMNS)}; known: {', '.join(COLUMNS)}"
+            for k in v if k not in COLUMNS]
 
 def _targets(v, r):
-    if (isinstance(v, str) and v in ('auto', 'all-linear')) or (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v)): return None
+    if (isinstance(v, str) and v in ('auto', 'all-linear')) or (isinstance(v, list) and v and all(isinstance(x, str) and x for x in v)):
+        return None
     return f"adapter.target_modules must be 'auto', 'all-linear' or a non-empty list of module names, got {v!r}"
 
 def _template(v, r):
@@ -422,7 +237,8 @@ _UNKNOWN = Method('a method peftbench does not know', config='?')  # what the ot
 # then, for adapter fields, which methods it applies to (a test of the `METHODS` row), and whether null skips it
 _FIELDS = [
     ('model.name', _text("model.name must be a Hub id, a local folder or 'pico', got ")),
-    ('model.revision', lambda v, r: None if v is None or v.strip() else f'model.revision must be a branch, tag or commit, or null, got {v!r}'),
+    ('model.revision', lambda v, r: None if v is None or v.strip() else
+                                    f'model.revision must be a branch, tag or commit, or null, got {v!r}'),
     ('model.dtype', DTYPES), ('model.attn_implementation', ATTN),
     ('quantization.mode', QUANT_MODES), ('quantization.quant_type', QUANT_TYPES), ('quantization.compute_dtype', DTYPES),
     ('adapter.method', tuple(METHODS)),
@@ -434,14 +250,16 @@ _FIELDS = [
     ('adapter.target_modules', _targets),
     ('adapter.init', LORA_INITS),
     ('adapter.loraplus_ratio', _Range('number', 1e-12), _OPTIONAL),
-    ('adapter.modules_to_save', lambda v, r: None if v is None or all(v) else f'adapter.modules_to_save must list module names such as lm_head, got {v!r}'),
+    ('adapter.modules_to_save', lambda v, r: None if v is None or all(v) else
+                                             f'adapter.modules_to_save must list module names such as lm_head, got {v!r}'),
     ('adapter.extra', _extra),
     ('data.source', _text("data.source must be a Hub data set id, a file, a folder or 'pico', got ")),
     ('data.shape', SHAPES), ('data.template', _template),
     ('data.split', _text("data.split must name a split such as 'train' or 'train[:2000]', got ")),
     ('data.eval_split', _text("data.eval_split must name a split such as 'test', or be null, got ", optional=True)),
     ('data.columns', _columns),
-    ('data.max_length', _Range('int', 8)), ('data.eval_fraction', _Range('number', 0, 1)), ('data.max_examples', _Range('int', 1), _OPTIONAL),
+    ('data.max_length', _Range('int', 8)), ('data.eval_fraction', _Range('number', 0, 1)),
+    ('data.max_examples', _Range('int', 1), _OPTIONAL),
     ('training.output_dir', lambda v, r: None if v.strip() else f"training.output_dir must name a folder for the run, got {v!r}"),
     ('training.epochs', _Range('number', 1e-12)),
     ('training.max_steps', lambda v, r: None if isinstance(v, int) and (v == -1 or v > 0) else
@@ -451,7 +269,8 @@ _FIELDS = [
                                  if isinstance(v, (int, float)) and v > 1 else None),
     ('training.scheduler', SCHEDULERS), ('training.warmup', _Range('number', 0)), ('training.weight_decay', _Range('number', 0)),
     ('training.optimizer', OPTIMIZERS), ('training.max_grad_norm', _Range('number', 0)), ('training.precision', PRECISIONS),
-    ('training.logging_steps', _Range('int', 1)), ('training.save_steps', _Range('int', 1)), ('training.save_total_limit', _Range('int', 1)),
+    ('training.logging_steps', _Range('int', 1)), ('training.save_steps', _Range('int', 1)),
+    ('training.save_total_limit', _Range('int', 1)),
     ('training.eval_steps', _Range('int', 1), _OPTIONAL), ('training.early_stopping_patience', _Range('int', 1), _OPTIONAL),
     ('training.probe_steps', _Range('int', 1), _OPTIONAL),
     ('training.probe_prompts', lambda v, r: None if isinstance(v, list) and all(isinstance(x, str) and x for x in v) else
@@ -489,54 +308,62 @@ def _validate_combinations(r, hw, p):
         say('quantization.mode', f"adapter.method {a.method!r} cannot train a {q.mode} quantized base (its weights are frozen integers); "
                                  f"set quantization.mode to 'none' or pick an adapter method such as 'lora'")
     if q.mode in QUANT_MODES and q.mode not in m.quant and m.config is not None:
-        say('quantization.mode', f"adapter.method {a.method!r} is LoRA on a {m.quant[0].replace('bit', '-bit')} base, but quantization.mode is "
-                                 f"{q.mode!r}; set quantization.mode to {m.quant[0]!r} or use method 'lora'")
+        say('quantization.mode', f"adapter.method {a.method!r} is LoRA on a {m.quant[0].replace('bit', '-bit')} base, but "
+                                 f"quantization.mode is {q.mode!r}; set quantization.mode to {m.quant[0]!r} or use method 'lora'")
     if a.init != 'default' and not m.lora:
-        say('adapter.init', f"adapter.init {a.init!r} applies to the LoRA family ({lora}), not to {a.method!r}; set adapter.init to 'default'")
+        say('adapter.init', f"adapter.init {a.init!r} applies to the LoRA family ({lora}), not to {a.method!r}; "
+                            "set adapter.init to 'default'")
     if a.init == 'loftq' and q.mode != 'none':
         say('quantization.mode', "adapter.init 'loftq' quantizes the base itself while initialising; set quantization.mode to 'none'")
     if a.init in ('pissa', 'olora') and q.mode == '8bit':
-        say('quantization.mode', f"adapter.init {a.init!r} needs full-precision or 4-bit base weights to decompose; set quantization.mode to 'none' or '4bit'")
+        say('quantization.mode', f"adapter.init {a.init!r} needs full-precision or 4-bit base weights to decompose; "
+                                 "set quantization.mode to 'none' or '4bit'")
     if a.rslora and not m.lora: say('adapter.rslora', f"adapter.rslora applies to the LoRA family, not to {a.method!r}; set it to false")
     if a.modules_to_save and not m.targets:
-        say('adapter.modules_to_save', f"adapter.modules_to_save applies to methods that adapt modules, not to {a.method!r}; set it to null")
+        say('adapter.modules_to_save', f"adapter.modules_to_save applies to methods that adapt modules, not to {a.method!r}; "
+                                       "set it to null")
     if a.loraplus_ratio is not None and not m.lora:
         say('adapter.loraplus_ratio', f"adapter.loraplus_ratio (LoRA+) applies to the LoRA family, not to {a.method!r}; set it to null")
     if m.steps and t.max_steps == -1:
         say('training.max_steps', f'{a.method} schedules its rank budget over a known number of steps; set training.max_steps')
     if not m.checkpointing and t.gradient_checkpointing:
-        say('training.gradient_checkpointing', f"{a.method.replace('_', ' ')} feeds its prefix as past key values, which gradient checkpointing "
-                                               "disables; set training.gradient_checkpointing to false")
+        say('training.gradient_checkpointing', f"{a.method.replace('_', ' ')} feeds its prefix as past key values, which gradient "
+                                               "checkpointing disables; set training.gradient_checkpointing to false")
     if not m.packing and d.packing:
-        say('data.packing', f'{a.method} prepends virtual tokens to each sequence and cannot train on packed sequences; set data.packing to false')
+        say('data.packing', f'{a.method} prepends virtual tokens to each sequence and cannot train on packed sequences; '
+                            'set data.packing to false')
     wants_bf16 = t.precision == 'bf16' or r.model.dtype == 'bfloat16' or (q.mode == '4bit' and q.compute_dtype == 'bfloat16')
     if wants_bf16 and not hw.bf16:
         say('training.precision', f"bf16 is not supported on {hw.name}; set training.precision to 'fp16' "
                                   "(and model.dtype / quantization.compute_dtype to 'float16' or 'auto')")
-    if m.config is None and hw.cuda and r.model.dtype == 'float16' and t.precision in ('auto', 'fp16'):  # fp16 weights, fp16 mixed precision
-        say('model.dtype', "full fine-tuning in fp16 mixed precision needs float32 weights (the loss scaler cannot unscale fp16 gradients); "
-                           "set model.dtype to 'auto' or 'float32'")
+    if m.config is None and hw.cuda and r.model.dtype == 'float16' and t.precision in ('auto', 'fp16'):  # fp16 weights and mixed precision
+        say('model.dtype', "full fine-tuning in fp16 mixed precision needs float32 weights (the loss scaler cannot unscale fp16 "
+                           "gradients); set model.dtype to 'auto' or 'float32'")
     if t.precision == 'fp16' and not hw.cuda:
-        say('training.precision', "training.precision 'fp16' needs a CUDA GPU (mixed precision with a loss scaler); on the CPU use 'fp32' or 'bf16'")
+        say('training.precision', "training.precision 'fp16' needs a CUDA GPU (mixed precision with a loss scaler); "
+                                  "on the CPU use 'fp32' or 'bf16'")
     if ('8bit' in t.optimizer or 'paged' in t.optimizer) and not hw.cuda:
         say('training.optimizer', f"training.optimizer {t.optimizer!r} is a bitsandbytes CUDA optimizer; on the CPU use 'adamw_torch'")
     if t.optimizer == 'adamw_torch_fused' and not hw.cuda:
         say('training.optimizer', "training.optimizer 'adamw_torch_fused' needs a GPU; use 'adamw_torch' on the CPU")
-    if d.eval_fraction and d.eval_split: say('data.eval_split', 'data.eval_fraction and data.eval_split both choose the evaluation data; set one of them')
+    if d.eval_fraction and d.eval_split:
+        say('data.eval_split', 'data.eval_fraction and data.eval_split both choose the evaluation data; set one of them')
     if t.eval_steps and not (d.eval_fraction or d.eval_split):
         say('data.eval_fraction', 'training.eval_steps needs held-out data; set data.eval_fraction (e.g. 0.05)')
     if t.early_stopping_patience is not None:
-        if not t.eval_steps: say('training.eval_steps', 'training.early_stopping_patience watches the eval loss; set training.eval_steps too')
+        if not t.eval_steps:
+            say('training.eval_steps', 'training.early_stopping_patience watches the eval loss; set training.eval_steps too')
         elif isinstance(t.save_steps, int) and isinstance(t.eval_steps, int) and t.save_steps % t.eval_steps:
-            say('training.save_steps', f'early stopping keeps the best checkpoint, so training.save_steps ({t.save_steps}) must be a multiple of '
-                                       f'training.eval_steps ({t.eval_steps})')
+            say('training.save_steps', f'early stopping keeps the best checkpoint, so training.save_steps ({t.save_steps}) '
+                                       f'must be a multiple of training.eval_steps ({t.eval_steps})')
     if t.probe_steps and not t.probe_prompts:
         say('training.probe_prompts', 'training.probe_steps is set but training.probe_prompts is empty; add prompts or unset probe_steps')
     if r.model.attn_implementation == 'flash_attention_2' and not hw.cuda:
         say('model.attn_implementation', "model.attn_implementation 'flash_attention_2' needs a CUDA GPU; use 'sdpa'")
     if t.liger_kernel:
         import importlib.util
-        if not hw.cuda: say('training.liger_kernel', "training.liger_kernel needs a CUDA GPU (its kernels are Triton); set it to false on the CPU")
+        if not hw.cuda:
+            say('training.liger_kernel', "training.liger_kernel needs a CUDA GPU (its kernels are Triton); set it to false on the CPU")
         elif importlib.util.find_spec('liger_kernel') is None:
             say('training.liger_kernel', "training.liger_kernel needs the liger-kernel package: pip install liger-kernel")
     if t.group_by_length and d.packing:
@@ -574,7 +401,7 @@ def _hw(hw: Hardware | None) -> dict:
 
 @patch
 def resolved_dtype(self: Recipe, hw: Hardware | None = None) -> str:
-    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, fp16 on older GPUs (fp32 for full fine-tuning), fp32 on the CPU."
+    "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, else fp16 (fp32 for full fine-tuning), fp32 on the CPU."
     return translate.resolved_dtype(self.to_dict(), **_hw(hw))
 
 @patch
