@@ -8,8 +8,8 @@ Docs: https://peftbench.github.io/peftbench/load.html.md"""
 from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
-from pathlib import Path
 from .recipe import Recipe, Hardware
+from . import translate
 
 # %% auto #0
 __all__ = ['LoadError', 'model_options', 'load_tokenizer', 'load_base', 'linear_layers', 'load', 'generate', 'ParamReport',
@@ -22,20 +22,29 @@ class LoadError(ModelError):
     "A model or tokenizer that cannot be loaded, with what to change."
 
 def model_options(recipe: Recipe) -> dict:
-    "`from_pretrained` options for where the model comes from (the catalog's `hub_options`), as a `LoadError` when it cannot come from anywhere."
+    "`from_pretrained` options for where the model comes from (the catalog's `hub_options`); a `LoadError` if from nowhere."
     recipe.check_types()  # a quoted 'false' never reaches trust_remote_code
     try: return hub_options(recipe.model.name)
     except HubError as e: raise LoadError(f"cannot load model '{recipe.model.name}': {e}") from None
 
+def _plain(recipe: Recipe) -> dict:
+    "The recipe as translate's plain dict, its model name resolved by the catalog (`pico`, a local folder or a Hub id)."
+    r = recipe.to_dict()
+    r['model']['name'] = resolve_model(recipe.model.name)
+    return r
+
 # %% ../nbs/05_load.ipynb #18522f4d
 def _explain(name, e) -> LoadError:
+    "What `from_pretrained`'s error `e` means for model `name`, and what to do, as a `LoadError`."
     msg = str(e)
     low = msg.lower()
     if 'trust_remote_code' in low: why = 'it runs its own code from the Hub; read that code, then set model.trust_remote_code to true'
-    elif 'gated' in low or '401' in msg or '403' in msg: why = "it is gated: accept its licence on the Hub and log in (`hf auth login` or HF_TOKEN)"
-    elif 'offline' in low or 'connect' in low or 'resolve' in low or 'network' in low or 'cannot find the requested files' in low:
+    elif 'gated' in low or '401' in msg or '403' in msg:
+        why = "it is gated: accept its licence on the Hub and log in (`hf auth login` or HF_TOKEN)"
+    elif any(w in low for w in ('offline', 'connect', 'resolve', 'network', 'cannot find the requested files')):
         why = 'the Hub cannot be reached (offline?) and it is not in the local cache; download it once online, or pass a local folder'
-    elif 'not a valid model identifier' in low or '404' in msg or 'repository not found' in low: why = 'no such model on the Hub; check the id'
+    elif 'not a valid model identifier' in low or '404' in msg or 'repository not found' in low:
+        why = 'no such model on the Hub; check the id'
     else: why = msg.splitlines()[0][:300]
     return LoadError(f"cannot load model '{name}': {why}")
 
@@ -43,47 +52,31 @@ def _explain(name, e) -> LoadError:
 def load_tokenizer(recipe: Recipe):
     "The tokenizer, with a pad token (the EOS token where it has none) and right padding for training."
     where = model_options(recipe)  # before the slow import: offline, an uncached Hub id fails at once
-    from transformers import AutoTokenizer
-    name = resolve_model(recipe.model.name)
-    try: tok = AutoTokenizer.from_pretrained(name, revision=recipe.model.revision, trust_remote_code=recipe.model.trust_remote_code, **where)
+    r = _plain(recipe)
+    try: return translate.tokenizer(r, **where)
     except Exception as e: raise _explain(recipe.model.name, e) from None
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
-    tok.padding_side = 'right'
-    return tok
 
 # %% ../nbs/05_load.ipynb #d066095e
 def load_base(recipe: Recipe, hw: Hardware | None = None):
     "The base model as the recipe asks: dtype, attention, quantization and k-bit preparation, no adapter yet."
     where = model_options(recipe)
-    import torch
     from transformers import AutoModelForCausalLM
-    hw = hw or Hardware.detect()
-    name, m, quant = resolve_model(recipe.model.name), recipe.model, recipe.bnb_config(hw)
-    kw = dict(dtype=getattr(torch, recipe.resolved_dtype(hw)), revision=m.revision, trust_remote_code=m.trust_remote_code,
-              attn_implementation=None if m.attn_implementation == 'auto' else m.attn_implementation)  # auto: transformers' choice
-    kw.update(where)
-    if quant is not None: kw.update(quantization_config=quant, device_map={'': 0} if hw.cuda else None)
-    try: model = AutoModelForCausalLM.from_pretrained(name, **kw)
+    hw, r = hw or Hardware.detect(), _plain(recipe)
+    kw = {**translate.model_kwargs(r, hw.cuda, hw.bf16), **where}
+    try: model = AutoModelForCausalLM.from_pretrained(r['model']['name'], **kw)
     except Exception as e: raise _explain(recipe.model.name, e) from None
-    if hw.cuda and quant is None: model.to('cuda')
-    gc = recipe.training.gradient_checkpointing
-    if quant is not None:
-        from peft import prepare_model_for_kbit_training
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gc, gradient_checkpointing_kwargs={'use_reentrant': False})
-    elif gc:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
-        if recipe.adapter.method != 'full': model.enable_input_require_grads()
-    model.config.use_cache = False
-    return model
+    if hw.cuda and 'quantization_config' not in kw: model.to('cuda')  # bitsandbytes places quantized weights itself
+    return translate.prepare_model(model, r)
 
 # %% ../nbs/05_load.ipynb #c693afb2
 def linear_layers(model) -> list[str]:
     "Names (last component) of the model's linear layers that an adapter can target; the output head excluded."
     import torch
     out = model.get_output_embeddings() if hasattr(model, 'get_output_embeddings') else None
-    return sorted({n.split('.')[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m is not out and n})
+    return sorted({n.split('.')[-1] for n, m in model.named_modules() if n and isinstance(m, torch.nn.Linear) and m is not out})
 
 def _check_targets(recipe, model):
+    "A `LoadError` for a name in a list of `adapter.target_modules` that is not a linear layer of `model`."
     tm = recipe.resolved_targets()
     if not isinstance(tm, list): return
     have = linear_layers(model)
@@ -91,7 +84,8 @@ def _check_targets(recipe, model):
         if t not in have:
             close = difflib.get_close_matches(t, have, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ''
-            raise LoadError(f"adapter.target_modules names '{t}', which is not a linear layer of '{recipe.model.name}'{hint}; its linear layers are: {', '.join(have)}")
+            raise LoadError(f"adapter.target_modules names '{t}', which is not a linear layer of '{recipe.model.name}'{hint}; "
+                            f"its linear layers are: {', '.join(have)}")
 
 def _check_saved(recipe, model):
     "A `LoadError` for a name in `adapter.modules_to_save` that ends no module name of `model` (peft matches by suffix)."
@@ -103,7 +97,8 @@ def _check_saved(recipe, model):
             have = sorted({n.split('.')[-1] for n in names if not n.split('.')[-1].isdigit()})
             close = difflib.get_close_matches(str(s).split('.')[-1], have, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ''
-            raise LoadError(f"adapter.modules_to_save names '{s}', which matches no module of '{recipe.model.name}'{hint}; name a module such as lm_head or embed_tokens")
+            raise LoadError(f"adapter.modules_to_save names '{s}', which matches no module of '{recipe.model.name}'{hint}; "
+                            "name a module such as lm_head or embed_tokens")
 
 # %% ../nbs/05_load.ipynb #9dda898c
 def load(recipe: Recipe, hw: Hardware | None = None, total_steps: int | None = None):
@@ -113,17 +108,14 @@ def load(recipe: Recipe, hw: Hardware | None = None, total_steps: int | None = N
     recipe.check(hw)
     tok = load_tokenizer(recipe)
     model = load_base(recipe, hw)
-    cfg = recipe.peft_config(total_steps)
-    if cfg is None: model.requires_grad_(True)
-    else:
+    if translate.METHODS[recipe.adapter.method].config is not None:
         _check_targets(recipe, model)
         _check_saved(recipe, model)
-        from peft import get_peft_model
-        model = get_peft_model(model, cfg)
-    return model, tok
+    return translate.add_adapter(model, recipe.to_dict(), total_steps), tok
 
 # %% ../nbs/05_load.ipynb #13059bed
-def generate(model, tokenizer, prompts, max_new_tokens=32, batch_size=32, do_sample=False, temperature=1.0, top_p=1.0, seed=0) -> list[str]:
+def generate(model, tokenizer, prompts, max_new_tokens=32, batch_size=32, do_sample=False, temperature=1.0, top_p=1.0,
+             seed=0) -> list[str]:
     "Continuations of `prompts` (new text only), batched with left padding; greedy unless `do_sample`."
     import torch
     side, was_training = tokenizer.padding_side, model.training
@@ -136,7 +128,8 @@ def generate(model, tokenizer, prompts, max_new_tokens=32, batch_size=32, do_sam
             torch.manual_seed(seed + i)
             kw = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
             with torch.no_grad():
-                o = model.generate(**x, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, use_cache=True, **kw)
+                o = model.generate(**x, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, use_cache=True,
+                                   **kw)
             outs += tokenizer.batch_decode(o[:, x['input_ids'].shape[1]:], skip_special_tokens=True)
     finally:
         tokenizer.padding_side = side
@@ -179,6 +172,8 @@ def _numel(p):
     n = p.numel()
     return n * 2 if p.__class__.__name__ == 'Params4bit' else n
 
+_ADAPTER_PARTS = ('lora_', 'hada_', 'lokr_', 'vera_', 'ia3_')  # parameter names of adapters start so; the module before is adapted
+
 def param_report(model) -> ParamReport:
     "Count total and trainable parameters of `model`, by module type."
     import re
@@ -190,7 +185,7 @@ def param_report(model) -> ParamReport:
         k = int(layer.group(1)) if layer else 'other'
         by_layer[k] = by_layer.get(k, 0) + p.numel()
         parts = name.split('.')
-        key = next((parts[i - 1] for i, x in enumerate(parts) if x.startswith(('lora_', 'hada_', 'lokr_', 'vera_', 'ia3_')) and i), None)
+        key = next((parts[i - 1] for i, x in enumerate(parts) if i and x.startswith(_ADAPTER_PARTS)), None)
         key = key or (parts[-2] if len(parts) > 1 and parts[-1] in ('weight', 'bias') else parts[-1])
         by_type[key] = by_type.get(key, 0) + p.numel()
     for name, mod in model.named_modules():
@@ -198,5 +193,6 @@ def param_report(model) -> ParamReport:
             k, a = name.split('.')[-1], mod.lora_A['default']
             di, r, do = mod.in_features, a.out_features, mod.out_features
             lora[k] = (di, do, r, lora.get(k, (0, 0, 0, 0))[3] + 1)
-    order = sorted((k for k in by_layer if k != 'other')) + (['other'] if 'other' in by_layer else [])
-    return ParamReport(total, sum(by_type.values()), dict(sorted(by_type.items(), key=lambda kv: -kv[1])), lora, {k: by_layer[k] for k in order})
+    order = sorted(k for k in by_layer if k != 'other') + (['other'] if 'other' in by_layer else [])
+    by_type = dict(sorted(by_type.items(), key=lambda kv: -kv[1]))
+    return ParamReport(total, sum(by_type.values()), by_type, lora, {k: by_layer[k] for k in order})
