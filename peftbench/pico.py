@@ -98,7 +98,7 @@ def word_kind(w: str) -> str:
     if w.startswith('__') and w.endswith('__'): return 'dunder'
     return 'builtin' if w in _builtins() else 'word'
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtins() -> frozenset:
     "Names a bare interpreter defines (no `site`, no IPython), so a terminal and a notebook label words alike."
     code = 'import builtins; print(" ".join(dir(builtins)))'
@@ -168,7 +168,8 @@ def build(out=PICO_DIR, task_dir=ASSETS, steps=1800, seed=0, dtype='bfloat16'):
 def demo_recipe(out='runs/pico-demo', steps=300):
     "The recipe `peftbench demo` trains: LoRA on pico and its JSON task."
     from peftbench.recipe import Recipe, ModelSpec, AdapterSpec, DataSpec, TrainSpec
-    return Recipe(model=ModelSpec(name='pico'), adapter=AdapterSpec(method='lora', r=16, alpha=32, dropout=0.05, target_modules='all-linear'),
+    return Recipe(model=ModelSpec(name='pico'),
+                  adapter=AdapterSpec(method='lora', r=16, alpha=32, dropout=0.05, target_modules='all-linear'),
                   data=DataSpec(source='pico', max_length=64),
                   training=TrainSpec(output_dir=str(out), max_steps=steps, batch_size=16, lr=3e-3, scheduler='cosine', warmup=0.05,
                                      logging_steps=5, save_steps=100, seed=0, precision='fp32'))

@@ -8,10 +8,11 @@ Docs: https://peftbench.github.io/peftbench/runlog.html.md"""
 from __future__ import annotations
 import json, warnings
 from pathlib import Path
+from .recipe import Recipe
 
 # %% auto #0
-__all__ = ['EVENTS', 'LOG', 'COMPLETE', 'RunError', 'read_log', 'of', 'last', 'trained', 'curve', 'repair',
-           'complete_checkpoints', 'last_checkpoint', 'folder_state']
+__all__ = ['EVENTS', 'LOG', 'COMPLETE', 'MAY_DIFFER', 'RunError', 'read_log', 'of', 'last', 'trained', 'curve', 'repair',
+           'complete_checkpoints', 'last_checkpoint', 'folder_state', 'resumable', 'refusal']
 
 # %% ../nbs/03a_runlog.ipynb #93d9972a
 EVENTS = {
@@ -158,3 +159,62 @@ def folder_state(out) -> dict:
         status, step = ('saved' if (out / 'adapter').is_dir() or (out / 'model').is_dir() else 'empty'), 0
     recipe = next((e['recipe'] for e in reversed(evs) if e['event'] == 'start' and isinstance(e.get('recipe'), dict)), None)
     return dict(status=status, step=step, trained=done, checkpoint=ck, recipe=recipe)
+
+# %% ../nbs/03a_runlog.ipynb #238666be
+MAY_DIFFER = {'training.output_dir', 'training.max_steps', 'training.logging_steps', 'training.save_steps', 'training.eval_steps',
+               'training.save_total_limit', 'training.probe_prompts', 'training.probe_steps'}
+
+def _flat(d, pre=''):
+    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f'{pre}{k}.').items() if isinstance(v, dict) else [(f'{pre}{k}', v)])}
+
+def resumable(out, max_steps: int | None = None) -> tuple[Recipe, int | None]:
+    "The recipe a run in folder `out` began with and the new total `max_steps` (or None) to continue it to; else a `RunError` says why not."
+    if out is None or str(out).strip() == '':
+        raise RunError('give the folder of the run to resume (Run.resume(folder), peftbench train --resume --out DIR)')
+    out = Path(out)
+    if not (out / 'recipe.yaml').is_file():
+        raise RunError(f"'{out}' is not a run folder (no recipe.yaml); pass the output_dir of an earlier run")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps <= 0):
+        raise RunError(f'max_steps must be a positive whole number of steps (the new total), got {max_steps!r}')
+    recipe = Recipe.load(out / 'recipe.yaml')  # a RecipeError names the file and the field
+    st = folder_state(out)
+    if st['recipe']:
+        was, now = _flat(st['recipe']), _flat(recipe.to_dict())
+        diff = [k for k in sorted(set(was) | set(now)) if k not in MAY_DIFFER and was.get(k) != now.get(k)]
+        if diff:
+            shown = ', '.join(f'{k} ({was.get(k)!r} -> {now.get(k)!r})' for k in diff[:4])
+            shown += f' and {len(diff) - 4} more' if len(diff) > 4 else ''
+            raise RunError(f"{out / 'recipe.yaml'} was edited after the run began: {shown}; a resumed run keeps its recipe, "
+                           "so undo the edit, or train the edited recipe into another folder (training.output_dir)")
+        if max_steps is None and now['training.max_steps'] != was['training.max_steps']:
+            max_steps = recipe.training.max_steps  # edited to extend
+        recipe.training.max_steps = was['training.max_steps']
+    how = f"Run.resume('{out}', max_steps=N), peftbench train --resume --max-steps N --out {out}"
+    if st['status'] == 'finished':
+        if max_steps is None:
+            raise RunError(f"the run in '{out}' already finished at step {st['step']}; "
+                           f"to train it further pass max_steps > {st['step']} ({how})")
+        if max_steps <= st['step']:
+            raise RunError(f"max_steps {max_steps} is not beyond step {st['step']}, where the run in '{out}' finished; "
+                           f"pass max_steps > {st['step']}")
+    elif st['trained'] and not st['checkpoint']:
+        n = st['trained']
+        raise RunError(f"the log of '{out}' records {n} trained step{'s' if n != 1 else ''} but no complete checkpoint is left to continue "
+                       "from; start the run again with overwrite=True (peftbench train --overwrite)")
+    elif max_steps is not None and st['checkpoint'] and max_steps <= _ck_step(st['checkpoint']):
+        raise RunError(f"max_steps {max_steps} is not beyond step {_ck_step(st['checkpoint'])} of the last checkpoint in '{out}'; "
+                       "pass a larger max_steps")
+    return recipe, max_steps
+
+def refusal(out, st: dict | None = None) -> RunError | None:
+    "Why a new run may not use folder `out` (its `folder_state`, `st`), with the two ways forward; None if it may."
+    st = st or folder_state(out)
+    if st['status'] == 'empty': return None
+    other = "pass overwrite=True (peftbench train --overwrite) to delete it, or choose another training.output_dir"
+    if st['status'] == 'finished':
+        return RunError(f"run folder '{out}' already holds a finished run (step {st['step']}); to train it further use "
+                        f"Run.resume('{out}', max_steps=N) (peftbench train --resume --max-steps N --out {out}), or {other}")
+    if st['status'] == 'saved': return RunError(f"run folder '{out}' already holds saved weights (adapter/ or model/); {other}")
+    ck = f"its last checkpoint is {Path(st['checkpoint']).name}" if st['checkpoint'] else 'no complete checkpoint'
+    return RunError(f"run folder '{out}' already holds a {st['status']} run (trained to step {st['trained']}, {ck}); "
+                    f"resume it with Run.resume('{out}') (peftbench train --resume --out {out}), or {other}")
