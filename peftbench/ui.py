@@ -92,7 +92,7 @@ class State:
         return self._once(('estimate', repr(r), repr(gpu)), lambda: estimate(r, gpu))
 
 # %% ../nbs/10_ui.ipynb #a12a1ef2
-def _section(problem, recipe: Recipe | None = None) -> str:
+def _section(problem) -> str:
     "The section of the field a problem says to change (`Problem.field`); 'training' for one without a field."
     field = getattr(problem, 'field', None)
     return field.split('.')[0] if field else 'training'
