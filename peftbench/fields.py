@@ -123,7 +123,7 @@ class Problem(str):
 class RecipeError(ValueError):
     "A recipe that cannot be used; `problems` lists every reason."
     def __init__(self, problems):
-        self.problems = list(problems)
+        self.problems = [p if isinstance(p, Problem) else Problem(p) for p in problems]  # a sentence alone is about no one field
         super().__init__('\n'.join(f'- {p}' for p in self.problems) if len(self.problems) > 1 else self.problems[0])
 
 def _suggest(name, options):
