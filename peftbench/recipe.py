@@ -242,11 +242,11 @@ _FIELDS = [
     ('model.dtype', DTYPES), ('model.attn_implementation', ATTN),
     ('quantization.mode', QUANT_MODES), ('quantization.quant_type', QUANT_TYPES), ('quantization.compute_dtype', DTYPES),
     ('adapter.method', tuple(METHODS)),
-    ('adapter.r', _Range('int', 1, label='{method} r'), lambda m: 'r' in m.args),
-    ('adapter.alpha', _Range('number', 1e-12, label='{method} alpha'), lambda m: 'alpha' in m.args),
+    ('adapter.r', _Range('int', 1, label='{method} r'), lambda m: 'r' in m.uses),
+    ('adapter.alpha', _Range('number', 1e-12, label='{method} alpha'), lambda m: 'alpha' in m.uses),
     ('adapter.dropout', _Range('number', 0, 1), _ADAPTS),
-    ('adapter.target_r', _target_r, lambda m: 'target_r' in m.args),
-    ('adapter.num_virtual_tokens', _Range('int', 1), lambda m: 'num_virtual_tokens' in m.args),
+    ('adapter.target_r', _target_r, lambda m: 'target_r' in m.uses),
+    ('adapter.num_virtual_tokens', _Range('int', 1), lambda m: 'num_virtual_tokens' in m.uses),
     ('adapter.target_modules', _targets),
     ('adapter.init', LORA_INITS),
     ('adapter.loraplus_ratio', _Range('number', 1e-12), _OPTIONAL),
@@ -310,7 +310,7 @@ def _validate_combinations(r, hw, p):
     if q.mode in QUANT_MODES and q.mode not in m.quant and m.config is not None:
         say('quantization.mode', f"adapter.method {a.method!r} is LoRA on a {m.quant[0].replace('bit', '-bit')} base, but "
                                  f"quantization.mode is {q.mode!r}; set quantization.mode to {m.quant[0]!r} or use method 'lora'")
-    if a.init != 'default' and not m.lora:
+    if a.init != 'default' and 'init' not in m.uses:
         say('adapter.init', f"adapter.init {a.init!r} applies to the LoRA family ({lora}), not to {a.method!r}; "
                             "set adapter.init to 'default'")
     if a.init == 'loftq' and q.mode != 'none':
@@ -318,11 +318,12 @@ def _validate_combinations(r, hw, p):
     if a.init in ('pissa', 'olora') and q.mode == '8bit':
         say('quantization.mode', f"adapter.init {a.init!r} needs full-precision or 4-bit base weights to decompose; "
                                  "set quantization.mode to 'none' or '4bit'")
-    if a.rslora and not m.lora: say('adapter.rslora', f"adapter.rslora applies to the LoRA family, not to {a.method!r}; set it to false")
-    if a.modules_to_save and not m.targets:
+    if a.rslora and 'rslora' not in m.uses:
+        say('adapter.rslora', f"adapter.rslora applies to the LoRA family, not to {a.method!r}; set it to false")
+    if a.modules_to_save and 'modules_to_save' not in m.uses:
         say('adapter.modules_to_save', f"adapter.modules_to_save applies to methods that adapt modules, not to {a.method!r}; "
                                        "set it to null")
-    if a.loraplus_ratio is not None and not m.lora:
+    if a.loraplus_ratio is not None and 'loraplus_ratio' not in m.uses:
         say('adapter.loraplus_ratio', f"adapter.loraplus_ratio (LoRA+) applies to the LoRA family, not to {a.method!r}; set it to null")
     if m.steps and t.max_steps == -1:
         say('training.max_steps', f'{a.method} schedules its rank budget over a known number of steps; set training.max_steps')

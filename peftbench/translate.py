@@ -12,7 +12,7 @@ __all__ = ['METHODS', 'TEMPLATES', 'BUILDERS', 'SHAPE_COLUMNS', 'OPTIONAL', 'ROL
            'prepare_model', 'add_adapter', 'load_model', 'optimizers', 'callbacks', 'fingerprint', 'trained_state',
            'main']
 
-# %% ../nbs/00_translate.ipynb #26e285d9
+# %% ../nbs/00_translate.ipynb #a0b74d2c
 import hashlib, importlib, json, os  # no `from __future__ import annotations`: the exported script is run without a module entry
 from dataclasses import dataclass, field
 
@@ -63,7 +63,7 @@ METHODS = {
     'full': Method('every weight trains: the most memory, no adapter', targets=False, default_targets=None, quant=('none',)),
 }
 
-# %% ../nbs/00_translate.ipynb #b03e3045
+# %% ../nbs/00_translate.ipynb #3182f604
 def where(r, section, field):
     "The path or Hub id in r[section][field]: `pico` is found through peftbench; a placeholder stops here."
     v = r[section][field]
@@ -79,7 +79,7 @@ def sharded() -> bool:
     "True under FSDP or DeepSpeed (accelerate launch), which place the weights themselves."
     return any(os.environ.get(f'ACCELERATE_USE_{k}', '').lower() == 'true' for k in ('FSDP', 'DEEPSPEED'))
 
-# %% ../nbs/00_translate.ipynb #ee254d57
+# %% ../nbs/00_translate.ipynb #b88a63fb
 def device(cuda: bool | None = None, bf16: bool | None = None) -> tuple[bool, bool]:
     "Whether there is a CUDA GPU and whether it runs bf16, asking torch where not given (the CPU runs bf16)."
     if cuda is None or bf16 is None:
@@ -108,7 +108,7 @@ def resolved_compute_dtype(r, cuda=None, bf16=None) -> str:
     q = r['quantization']['compute_dtype']
     return resolved_dtype(r, cuda, bf16) if q == 'auto' else q
 
-# %% ../nbs/00_translate.ipynb #35398ef3
+# %% ../nbs/00_translate.ipynb #28556f3e
 def resolved_targets(r):
     "Target modules as peft wants them: `all-linear`, a list, or None for peft's per-architecture default."
     a = r['adapter']
@@ -128,7 +128,7 @@ def bnb_config(r, cuda=None, bf16=None):
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=q['quant_type'], bnb_4bit_use_double_quant=q['double_quant'],
                               bnb_4bit_compute_dtype=compute, **kw)
 
-# %% ../nbs/00_translate.ipynb #d8fe39b9
+# %% ../nbs/00_translate.ipynb #60cb8f9e
 def peft_args(r, total_steps: int | None = None) -> tuple[str | None, dict]:
     "The name of the peft config class of the adapter method and the arguments the recipe gives it (`None, {}` for full fine-tuning)."
     a, t = r['adapter'], r['training']
@@ -151,7 +151,7 @@ def peft_config(r, total_steps: int | None = None):
     import peft
     return getattr(peft, name)(**kw, **r['adapter']['extra'])
 
-# %% ../nbs/00_translate.ipynb #0e571fd2
+# %% ../nbs/00_translate.ipynb #3a414ee3
 def sft_args(r, cuda=None, bf16=None) -> dict:
     "The arguments of TRL's `SFTConfig` for the training settings on this machine."
     cuda, bf16 = device(cuda, bf16)
@@ -177,7 +177,7 @@ def sft_config(r, cuda=None, bf16=None, **overrides):
     from trl import SFTConfig
     return SFTConfig(**{**sft_args(r, cuda, bf16), **overrides})
 
-# %% ../nbs/00_translate.ipynb #9e5e4fc8
+# %% ../nbs/00_translate.ipynb #c604c34e
 class DataError(ValueError):
     "Data that cannot be used, with what to change."
 
@@ -190,7 +190,7 @@ ROLES = ('system', 'user', 'assistant', 'tool')
 ALIASES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system',
            'chatgpt': 'assistant', 'bot': 'assistant', 'model': 'assistant', 'tool': 'tool'}
 
-# %% ../nbs/00_translate.ipynb #c1b0ea38
+# %% ../nbs/00_translate.ipynb #1bb6ab84
 def _text(row, k, need=True):
     v = row.get(k)
     if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()):
@@ -222,7 +222,7 @@ def row_problem(row: dict, shape: str) -> str | None:
         return _turns(p + c, 'prompt/completion')
     return _text(row, 'prompt', False) or _text(row, 'completion')
 
-# %% ../nbs/00_translate.ipynb #0135b867
+# %% ../nbs/00_translate.ipynb #2f92a5f7
 CHAT_TEMPLATES = {
     'chatml': ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"),
@@ -262,7 +262,7 @@ def resolve_template(template: str, shape: str, tokenizer=None, conversational=F
                         f"{', '.join(CHAT_TEMPLATES)} or a Jinja chat template")
     return template if template == 'tokenizer' else CHAT_TEMPLATES.get(template, template)
 
-# %% ../nbs/00_translate.ipynb #3a907361
+# %% ../nbs/00_translate.ipynb #58c768d6
 def chat(row, shape) -> tuple[list, list | None]:
     "`row` as chat turns: (turns, None), or (prompt turns, completion turns) for pairs."
     turns = lambda ts, r='role', c='content', al=None: [{'role': (al or {}).get(t[r], t[r]), 'content': t[c]} for t in ts]
@@ -294,7 +294,7 @@ def examples(row: dict, shape: str, fmt: str | None, completion_only=True, token
                 if k and t['role'] == 'assistant' and t['content'].strip()]
     return [{'messages': turns}] if fmt == 'tokenizer' else [{'text': render(turns, fmt, False, tokenizer)}]
 
-# %% ../nbs/00_translate.ipynb #9a1c4247
+# %% ../nbs/00_translate.ipynb #fa23663c
 def load_data(r, tok=None):
     "A DatasetDict with `train` (and `eval` from data.eval_split or data.eval_fraction) in a shape TRL trains on."
     from pathlib import Path
@@ -334,7 +334,7 @@ def load_data(r, tok=None):
         return out
     return DatasetDict({k: v.map(batch, batched=True, remove_columns=v.column_names) for k, v in parts.items()})
 
-# %% ../nbs/00_translate.ipynb #6d02d893
+# %% ../nbs/00_translate.ipynb #ec55e993
 def tokenizer(r, **options):
     "The tokenizer, with a pad token (the EOS token where it has none) and right padding for training; `options` go to `from_pretrained`."
     from transformers import AutoTokenizer
@@ -356,7 +356,7 @@ def model_kwargs(r, cuda=None, bf16=None) -> dict:
         kw.update(quantization_config=quant, device_map={'': int(os.environ.get('LOCAL_RANK', 0))} if cuda and not sharded() else None)
     return kw
 
-# %% ../nbs/00_translate.ipynb #8ad6a6d7
+# %% ../nbs/00_translate.ipynb #7848c16b
 def prepare_model(model, r):
     "The base made ready to train: k-bit preparation, gradient checkpointing, no KV cache; every weight trains for `full`."
     gc, reentrant = r['training']['gradient_checkpointing'], {'use_reentrant': False}
@@ -384,7 +384,7 @@ def load_model(r, tok=None):
     model = AutoModelForCausalLM.from_pretrained(where(r, 'model', 'name'), **model_kwargs(r))
     return add_adapter(prepare_model(model, r), r), tok
 
-# %% ../nbs/00_translate.ipynb #9fd8aa7e
+# %% ../nbs/00_translate.ipynb #cfd193e0
 _BNB_OPTIMIZERS = {'adamw_8bit': 'AdamW8bit', 'paged_adamw_8bit': 'PagedAdamW8bit', 'paged_adamw_32bit': 'PagedAdamW32bit'}
 
 def optimizers(r, model) -> tuple:
@@ -413,7 +413,7 @@ def callbacks(r, model) -> list:
         out.append(EarlyStoppingCallback(early_stopping_patience=r['training']['early_stopping_patience']))
     return out
 
-# %% ../nbs/00_translate.ipynb #b907920e
+# %% ../nbs/00_translate.ipynb #fb863eb3
 def fingerprint(tensors) -> str:
     "sha256 of named tensors (as float32), to check that every process holds the same weights."
     h = hashlib.sha256()
@@ -426,7 +426,7 @@ def trained_state(model) -> dict:
     from peft import PeftModel, get_peft_model_state_dict
     return get_peft_model_state_dict(model) if isinstance(model, PeftModel) else model.state_dict()
 
-# %% ../nbs/00_translate.ipynb #c7f70bbf
+# %% ../nbs/00_translate.ipynb #36e8ab65
 def main(r):
     "Train recipe `r` (a dict) with TRL's SFTTrainer, save the adapter (or model) and print each process's fingerprint."
     os.environ.setdefault('PYTORCH_CUDA_ALLOC_CONF', 'expandable_segments:True')  # less fragmentation as shapes change; before CUDA
