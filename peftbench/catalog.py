@@ -7,15 +7,16 @@ Docs: https://peftbench.github.io/peftbench/catalog.html.md"""
 # %% ../nbs/01_catalog.ipynb #c8ec53d0
 from __future__ import annotations
 import json, os, socket, threading, time
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from fastcore.basics import patch
 from pathlib import Path
 from .recipe import Hardware
 
 
 # %% auto #0
 __all__ = ['CATALOG', 'MiB', 'GiB', 'GPUS', 'Arch', 'ModelError', 'pico_path', 'resolve_model', 'hub_reachable', 'hub_cached',
-           'HubError', 'hub_local_only', 'hub_options', 'arch', 'GPU', 'find_gpu']
+           'HubError', 'hub_local_only', 'hub_options', 'arch', 'GPU', 'find_gpu', 'alloc_setting', 'cuda_alloc_conf']
 
 # %% ../nbs/01_catalog.ipynb #e04243e5
 @dataclass
@@ -43,29 +44,36 @@ class Arch:
     def kv_dim(self): return self.num_kv_heads * self.head_dim
 
 # %% ../nbs/01_catalog.ipynb #110d35e5
-def _linears(self) -> dict:
+@patch(as_prop=True)
+def linears(self: Arch) -> dict:
     "Linear layers of one block: name -> (d_in, d_out)."
     h, i, q, kv = self.hidden_size, self.intermediate_size, self.q_dim, self.kv_dim
     if self.fused: return {'qkv_proj': (h, q + 2*kv), 'o_proj': (q, h), 'gate_up_proj': (h, 2*i), 'down_proj': (i, h)}
     return {'q_proj': (h, q), 'k_proj': (h, kv), 'v_proj': (h, kv), 'o_proj': (q, h),
             'gate_proj': (h, i), 'up_proj': (h, i), 'down_proj': (i, h)}
 
-Arch.linears = property(_linears)
-Arch.linear_names = property(lambda self: list(self.linears))
+@patch(as_prop=True)
+def linear_names(self: Arch) -> list:
+    "Names of the block linears, in the block's order."
+    return list(self.linears)
 
 # %% ../nbs/01_catalog.ipynb #1eb698a0
-def _linear_params(self) -> int:
+@patch(as_prop=True)
+def linear_params(self: Arch) -> int:
     "Weights of all block linears (what bitsandbytes quantizes)."
     return self.num_layers * sum(a*b for a, b in self.linears.values())
 
-def _other_params(self) -> int:
+@patch(as_prop=True)
+def other_params(self: Arch) -> int:
     "Embeddings, lm_head (unless tied), norms and q/k/v biases."
     h, L = self.hidden_size, self.num_layers
     per_layer = self.norms_per_layer*h + (2*self.head_dim if self.qk_norm else 0) + ((self.q_dim + 2*self.kv_dim) if self.qkv_bias else 0)
     return self.vocab_size*h*(1 if self.tie_word_embeddings else 2) + L*per_layer + h
 
-Arch.linear_params, Arch.other_params = property(_linear_params), property(_other_params)
-Arch.params = property(lambda self: self.linear_params + self.other_params)
+@patch(as_prop=True)
+def params(self: Arch) -> int:
+    "All parameters."
+    return self.linear_params + self.other_params
 
 # %% ../nbs/01_catalog.ipynb #c32592ff
 _QKV_BIAS = ('qwen2',)
@@ -74,11 +82,13 @@ _FOUR_NORMS = ('gemma2', 'gemma3', 'gemma3_text')
 _FUSED = ('phi3',)
 
 def _get(d, *keys, default=None):
+    "The first of `keys` that `d` has (not None), else `default`."
     for k in keys:
         if d.get(k) is not None: return d[k]
     return default
 
-def _from_config(cls, cfg, name: str = '') -> Arch:
+@patch(cls_method=True)
+def from_config(cls: Arch, cfg, name: str = '') -> Arch:
     "An `Arch` from a `transformers` config or a `config.json` dict."
     top = cfg if isinstance(cfg, dict) else cfg.to_dict()
     d = top
@@ -86,7 +96,9 @@ def _from_config(cls, cfg, name: str = '') -> Arch:
     mt = d.get('model_type') or top.get('model_type') or 'llama'
     h = _get(d, 'hidden_size', 'n_embd', 'd_model')
     heads = _get(d, 'num_attention_heads', 'n_head')
-    if h is None or heads is None: raise ValueError(f"config of '{name or mt}' has no hidden_size / num_attention_heads; it does not look like a decoder language model")
+    if h is None or heads is None:
+        raise ValueError(f"config of '{name or mt}' has no hidden_size / num_attention_heads; "
+                         'it does not look like a decoder language model')
     tie = _get(d, 'tie_word_embeddings', default=_get(top, 'tie_word_embeddings', default=mt.startswith('gemma')))
     return cls(vocab_size=_get(d, 'vocab_size'), hidden_size=h, intermediate_size=_get(d, 'intermediate_size', 'n_inner', default=4*h),
                num_layers=_get(d, 'num_hidden_layers', 'n_layer', 'num_layers'), num_heads=heads,
@@ -95,12 +107,12 @@ def _from_config(cls, cfg, name: str = '') -> Arch:
                model_type=mt, qkv_bias=mt in _QKV_BIAS or bool(d.get('attention_bias')), qk_norm=mt in _QK_NORM,
                norms_per_layer=4 if mt in _FOUR_NORMS else 2, fused=mt in _FUSED, name=name or top.get('_name_or_path', ''))
 
-Arch.from_config = classmethod(_from_config)
-
 # %% ../nbs/01_catalog.ipynb #2f101209
 def _a(vocab, h, i, layers, heads, kv, hd, tie, maxpos, mt):
+    "A catalog entry from its config facts."
     return Arch.from_config(dict(vocab_size=vocab, hidden_size=h, intermediate_size=i, num_hidden_layers=layers, num_attention_heads=heads,
-                                 num_key_value_heads=kv, head_dim=hd, tie_word_embeddings=tie, max_position_embeddings=maxpos, model_type=mt))
+                                 num_key_value_heads=kv, head_dim=hd, tie_word_embeddings=tie, max_position_embeddings=maxpos,
+                                 model_type=mt))
 
 CATALOG = {
     'meta-llama/Llama-3.2-1B':          _a(128256, 2048,  8192, 16, 32,  8,  64, True,  131072, 'llama'),
@@ -141,7 +153,8 @@ def resolve_model(name: str) -> str:
     if name == 'pico': return pico_path()
     p = Path(name).expanduser()
     if p.is_dir():
-        if not (p / 'config.json').is_file(): raise ModelError(f"model folder '{name}' has no config.json; point it at a folder saved with save_pretrained")
+        if not (p / 'config.json').is_file():
+            raise ModelError(f"model folder '{name}' has no config.json; point it at a folder saved with save_pretrained")
         return str(p)
     if name.startswith(('.', '/', '~')) or name.count('/') > 1 or p.exists():
         raise ModelError(f"model folder '{name}' does not exist; give a local folder, a Hub id like 'Qwen/Qwen2.5-0.5B', or 'pico'")
@@ -173,7 +186,7 @@ def _offline_env(repo_type: str = 'model') -> bool:
     return any(os.environ.get(k, '').strip().lower() in _TRUE for k in keys)
 
 def hub_reachable(timeout: float = 2.0, ttl: float = 30.0, repo_type: str = 'model') -> bool:
-    "Whether the Hub answers a TCP connection within `timeout` s (DNS included); False at once when the environment says offline; kept `ttl` s."
+    "Whether the Hub answers a TCP connection within `timeout` s (DNS included); False at once when offline; kept `ttl` s."
     from urllib.parse import urlparse
     if _offline_env(repo_type): return False
     url = os.environ.get('HF_ENDPOINT', 'https://huggingface.co')
@@ -205,17 +218,17 @@ class HubError(ModelError):
     "The Hub cannot be reached and what was asked for is not in the local cache."
 
 def hub_local_only(repo_id: str, repo_type: str = 'model') -> bool:
-    "Whether `repo_id` must be read from the local cache (the Hub cannot be reached but the cache has it); a `HubError` when it cannot be read at all."
+    "Whether `repo_id` must be read from the local cache (no Hub, but the cache has it); a `HubError` when it cannot be read at all."
     if hub_reachable(repo_type=repo_type): return False
     if hub_cached(repo_id, repo_type): return True
     from huggingface_hub import constants
     why = ' (HF_HUB_OFFLINE is set)' if _offline_env(repo_type) else ''
     kind, local = ('data set', 'file or folder') if repo_type == 'dataset' else ('model', 'folder')
-    raise HubError(f"the Hugging Face Hub cannot be reached{why} and {kind} '{repo_id}' is not in the local cache ({constants.HF_HUB_CACHE}); "
-                   f"connect to the network, pass a local {local}, or set HF_HOME to a cache that holds it")
+    raise HubError(f"the Hugging Face Hub cannot be reached{why} and {kind} '{repo_id}' is not in the local cache "
+                   f"({constants.HF_HUB_CACHE}); connect to the network, pass a local {local}, or set HF_HOME to a cache that holds it")
 
 def hub_options(name: str) -> dict:
-    "`from_pretrained` options for the model `name`: `local_files_only` when the Hub cannot be reached but the cache has it; a `HubError` when neither."
+    "`from_pretrained` options for the model `name`: `local_files_only` when only the cache has it; a `HubError` when neither."
     if resolve_model(name) != name or Path(name).expanduser().exists(): return {}  # pico or a folder
     return {'local_files_only': True} if hub_local_only(name) else {}
 
@@ -224,11 +237,14 @@ def hub_options(name: str) -> dict:
 def _from_hub(name: str) -> Arch:
     try: local = hub_local_only(name)
     except HubError:
-        why, do = "the Hugging Face Hub cannot be reached and it is not in the local cache", 'connect to the network, pass a local folder with config.json, or set HF_HOME to a cache that holds it'
+        why = "the Hugging Face Hub cannot be reached and it is not in the local cache"
+        do = 'connect to the network, pass a local folder with config.json, or set HF_HOME to a cache that holds it'
     else:
         from transformers import AutoConfig
         try: return Arch.from_config(AutoConfig.from_pretrained(name, local_files_only=local), name=name)
-        except Exception as e: why, do = f'{type(e).__name__}: {str(e).strip().splitlines()[0][:120]}' if str(e).strip() else type(e).__name__, 'check the id, or pass a local folder with config.json'
+        except Exception as e:
+            why = f'{type(e).__name__}: {str(e).strip().splitlines()[0][:120]}' if str(e).strip() else type(e).__name__
+            do = 'check the id, or pass a local folder with config.json'
     import difflib
     close = difflib.get_close_matches(_norm(name), list(_BY_NORM), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(_BY_NORM[c]) for c in dict.fromkeys(close))}?" if close else ''
@@ -249,7 +265,8 @@ def _arch(name: str) -> Arch:
 def arch(name) -> Arch:
     "The `Arch` of `pico`, a local folder, a catalog id or a Hub id (config only)."
     if isinstance(name, Arch): return name
-    if not isinstance(name, (str, os.PathLike)) or not str(name).strip(): raise ValueError(f"a model name must be a Hub id, a local folder or 'pico', got {name!r}")
+    if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
+        raise ValueError(f"a model name must be a Hub id, a local folder or 'pico', got {name!r}")
     return _arch(str(name))
 
 # %% ../nbs/01_catalog.ipynb #f132f11a
@@ -284,3 +301,29 @@ def find_gpu(name) -> GPU:
     for n, g in GPUS.items():
         if _gkey(n) in (k, 'rtx' + k) or _gkey(n).replace('gb', '') == k.replace('gb', ''): return g
     raise ValueError(f"unknown GPU {name!r}; presets: {', '.join(GPUS)}; or pass GPU(name, memory_bytes)")
+
+# %% ../nbs/01_catalog.ipynb #b1ab9c9e
+def alloc_setting(environ=None) -> str:
+    "The caching allocator's setting for runs: 'expandable_segments' (peftbench's default where torch has it) or 'default'."
+    import os
+    v = (os.environ if environ is None else environ).get('PYTORCH_CUDA_ALLOC_CONF')
+    if v is None: return 'expandable_segments' if _has_expandable() else 'default'
+    return 'expandable_segments' if 'expandable_segments:true' in v.replace(' ', '').lower() else 'default'
+
+@cache
+def _has_expandable() -> bool:
+    "torch 2.1 and later have expandable segments in the CUDA caching allocator."
+    import importlib.metadata as md
+    try: major, minor = (int(x) for x in md.version('torch').split('.')[:2])
+    except Exception: return False
+    return (major, minor) >= (2, 1)
+
+def cuda_alloc_conf(environ=None) -> str | None:
+    "Set `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` unless it is set or torch lacks it (before CUDA starts); the setting."
+    import os, sys
+    env = os.environ if environ is None else environ
+    if 'PYTORCH_CUDA_ALLOC_CONF' in env or not _has_expandable(): return env.get('PYTORCH_CUDA_ALLOC_CONF')
+    torch = sys.modules.get('torch')
+    if torch is not None and environ is None and torch.cuda.is_initialized(): return None  # too late: the allocator is configured
+    env['PYTORCH_CUDA_ALLOC_CONF'] = 'expandable_segments:True'
+    return env['PYTORCH_CUDA_ALLOC_CONF']

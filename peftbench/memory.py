@@ -6,27 +6,28 @@ Docs: https://peftbench.github.io/peftbench/memory.html.md"""
 
 # %% ../nbs/02_memory.ipynb #681c4b32
 from __future__ import annotations
-import math
+import copy, math
 from dataclasses import dataclass, field
-from functools import lru_cache
-from .recipe import Recipe, Hardware, LORA_FAMILY, PROMPT_METHODS
-from .catalog import Arch, GPU, GPUS, arch, find_gpu, resolve_model, MiB, GiB
-from .meta import Q4_BYTES, Q4_DQ_BYTES, count_params, meta_model, traced_run, _hf_config  # noqa: F401 (names tests import from here)
+from fastcore.basics import patch
+from .recipe import Recipe, Hardware, QUANT_MODES
+from .translate import Method
+from .catalog import Arch, GPU, arch, find_gpu, alloc_setting, MiB, GiB
+from .catalog import cuda_alloc_conf  # noqa: F401 (runs set the allocator through here)
+from .meta import Q4_BYTES, Q4_DQ_BYTES, traced_run, _method, _trainable
+from .meta import attn_used, count_params, targeted_linears, trainable, _hf_config  # noqa: F401 (callers import them here)
 
 # %% auto #0
-__all__ = ['BYTES', 'ALLOC_FACTOR', 'WORKSPACE', 'KBIT_UPCAST', 'TIGHT', 'LOGIT_TILE', 'REAL_RUN', 'GPU_MODELLED', 'KNOWN_TYPES',
-           'fmt_bytes', 'MemoryEstimate', 'targeted_linears', 'alloc_setting', 'cuda_alloc_conf', 'unmodelled',
-           'attn_used', 'estimate', 'weight_bytes', 'trainable', 'changes', 'suggestions', 'estimate_generation',
-           'trace', 'Fit', 'fit']
+__all__ = ['BYTES', 'ALLOC_FACTOR', 'WORKSPACE', 'TIGHT', 'LOGIT_TILE', 'REAL_RUN', 'GPU_MODELLED', 'TERMS', 'KNOWN_TYPES',
+           'fmt_bytes', 'MemoryEstimate', 'unmodelled', 'estimate', 'weight_bytes', 'changes', 'suggestions',
+           'estimate_generation', 'trace', 'Fit', 'fit']
 
 # %% ../nbs/02_memory.ipynb #0eb530f4
 BYTES = {'float32': 4, 'bfloat16': 2, 'float16': 2}
 ALLOC_FACTOR = 1.05  # reserved / allocated: the caching allocator's rounding and fragmentation
 WORKSPACE = 64*MiB  # cuBLAS / cuBLASLt workspaces and small buffers, through the allocator
-KBIT_UPCAST = True  # k-bit preparation casts the non-quantized weights (embeddings, norms, lm_head) to fp32
 TIGHT = 0.9  # above this share of the GPU's memory the verdict is 'tight'
 LOGIT_TILE = (4096, 32768)  # TRL's fused LM head projects tokens x vocabulary in tiles of this size, never the full logits
-REAL_RUN = {'default': 1.12, 'expandable_segments': 1.05}  # from GPU runs: reserved / peak allocated after 150 steps of variable-length batches
+REAL_RUN = {'default': 1.12, 'expandable_segments': 1.05}  # GPU runs: reserved / peak allocated after 150 variable-length steps
 GPU_MODELLED = {  # the terms whose formulas come from measurements on a GPU (the CPU's bitsandbytes kernels take other paths)
     'int8': "LLM.int8 keeps each 8-bit linear's input for its backward outside autograd's saved tensors (checkpointing cannot drop it)",
     'kbit': "k-bit linears return their input's dtype: the gated MLP's saved tensors are fp32 after k-bit preparation",
@@ -74,82 +75,35 @@ class MemoryEstimate:
         return 'fits' if u <= TIGHT else 'tight' if u <= 1 else 'does not fit'
 
 # %% ../nbs/02_memory.ipynb #38dd07e2
-def _table(self) -> str:
+@patch
+def table(self: MemoryEstimate) -> str:
     "A plain-text table: one line per term, the peak, and the verdict against the GPU."
     lines = [('ROUGH ESTIMATE: ' if self.rough else '') + self.title + (f' (peak: {self.phase})' if self.phase else '')]
     lines += [f'  {k:<14}{fmt_bytes(v):>12}' + ('  *' if k in self.from_gpu else '') for k, v in self.terms.items()]
-    lines += [f'  {"-"*26}', f'  {"allocated":<14}{fmt_bytes(self.peak_allocated_bytes):>12}  3-step peak',
-              f'  {"reserved":<14}{fmt_bytes(self.peak_reserved_bytes):>12}  3-step peak', f'  {"total":<14}{fmt_bytes(self.total_bytes):>12}  3-step peak']
-    if self.real_run: lines.append(f'  {"real run":<14}{fmt_bytes(self.real_run_bytes):>12}  reserved + context after many variable-length batches ({self.allocator})')
-    if self.capacity: lines.append(f'  {self.gpu.name} {fmt_bytes(self.capacity)}: {self.verdict} ({self.total_bytes/self.capacity:.0%} used)')
+    peaks = (('allocated', self.peak_allocated_bytes), ('reserved', self.peak_reserved_bytes), ('total', self.total_bytes))
+    lines += [f'  {"-"*26}'] + [f'  {k:<14}{fmt_bytes(v):>12}  3-step peak' for k, v in peaks]
+    if self.real_run:
+        lines.append(f'  {"real run":<14}{fmt_bytes(self.real_run_bytes):>12}  '
+                     f'reserved + context after many variable-length batches ({self.allocator})')
+    if self.capacity:
+        lines.append(f'  {self.gpu.name} {fmt_bytes(self.capacity)}: {self.verdict} ({self.total_bytes/self.capacity:.0%} used)')
     else: lines.append('  no GPU given: capacity unknown')
     lines += [f'  note: {n}' for n in self.notes]
     lines += [f'  * modelled from GPU measurements: {v}' for v in dict.fromkeys(self.from_gpu.values())]
     return '\n'.join(lines)
 
-MemoryEstimate.table = _table
-MemoryEstimate.__repr__ = _table
-
-# %% ../nbs/02_memory.ipynb #ecd420d2
-def targeted_linears(r: Recipe, a: Arch) -> dict:
-    "The targeted block linears: name -> (d_in, d_out)."
-    m = r.adapter.method
-    if m in PROMPT_METHODS or m == 'full': return {}
-    tm = r.resolved_targets()
-    if tm == 'all-linear': names = a.linear_names
-    elif tm is None:
-        if a.fused: names = ['qkv_proj', 'down_proj'] if m == 'ia3' else ['qkv_proj']
-        elif m == 'ia3': names = ['k_proj', 'v_proj', 'down_proj'] if a.model_type in ('llama', 'mistral') else ['q_proj', 'v_proj', 'down_proj']
-        else: names = ['q_proj', 'v_proj']
-    else: names = [t.split('.')[-1] for t in tm]
-    return {n: a.linears[n] for n in a.linear_names if n in names}
+@patch
+def __repr__(self: MemoryEstimate) -> str: return self.table()
 
 # %% ../nbs/02_memory.ipynb #77126f3b
 def _weights(r: Recipe, a: Arch, w: int) -> float:
-    "Bytes of the base model's weights."
+    "Bytes of the base model's weights, `w` bytes each unquantized."
     q = r.quantization
     if q.mode == 'none': return a.params * w
-    other = a.other_params * (4 if KBIT_UPCAST else w)
+    other = a.other_params * 4  # k-bit preparation casts the unquantized weights (embeddings, norms, lm_head) to fp32
     if q.mode == '8bit': return other + a.num_layers * sum(i*o + 4*o for i, o in a.linears.values())
     per = Q4_DQ_BYTES if q.double_quant else Q4_BYTES
     return other + a.linear_params * per + a.num_layers * len(a.linears) * 1024  # + a 256-entry code table per tensor
-
-# %% ../nbs/02_memory.ipynb #d7bfcfa1
-def _factor(n: int) -> tuple:
-    "Split n into m * k with m <= k as close as possible (LoKr's factorization)."
-    m = int(math.isqrt(n))
-    while n % m: m -= 1
-    return m, n // m
-
-def _trainable(r: Recipe, a: Arch, targets: dict, w: int) -> tuple[list, float]:
-    "Trainable tensors [(shape, count, bytes)] and frozen adapter bytes."
-    ad, L, h, m = r.adapter, a.num_layers, a.hidden_size, r.adapter.method
-    t, frozen = [], 0.0
-    ab = 2 if r.quantization.mode != 'none' else 4  # SFTTrainer keeps a quantized model's adapter in bf16 (QLoRA)
-    if m == 'full':
-        t += [((o, i), L, w) for i, o in a.linears.values()]
-        t += [((a.vocab_size, h), 1 if a.tie_word_embeddings else 2, w), ((h,), L*a.norms_per_layer + 1, w)]
-        if a.qk_norm: t.append(((a.head_dim,), 2*L, w))
-        if a.qkv_bias: t += [((a.q_dim,), L, w), ((a.kv_dim,), 2*L, w)]
-        return t, frozen
-    for n, (i, o) in targets.items():
-        if m in LORA_FAMILY + ('adalora',):
-            t += [((ad.r, i), L, ab), ((o, ad.r), L, ab)]
-            if m == 'dora': t.append(((o,), L, 4))
-            if m == 'adalora': t.append(((ad.r, 1), L, ab))
-        elif m == 'loha': t += [((ad.r, i), 2*L, ab), ((o, ad.r), 2*L, ab)]
-        elif m == 'lokr':
-            (oi, ok), (ii, ik) = _factor(o), _factor(i)
-            t.append(((oi, ii), L, ab))  # peft factors the small Kronecker factor by rank only when r < half its size
-            t += [((ok, ad.r), L, ab), ((ad.r, ik), L, ab)] if ad.r < max(ok, ik) / 2 else [((ok, ik), L, ab)]
-        elif m == 'ia3': t.append((((i if n == 'down_proj' else o),), L, ab))
-        elif m == 'vera': t += [((ad.r,), L, ab), ((o,), L, ab)]
-    if m == 'vera' and targets: frozen = 4 * ad.r * (max(i for i, o in targets.values()) + max(o for i, o in targets.values()))
-    if m == 'prefix_tuning': t.append(((ad.num_virtual_tokens, L*2*a.kv_dim), 1, ab))
-    if m == 'prompt_tuning': t.append(((ad.num_virtual_tokens, h), 1, ab))
-    for s in ad.modules_to_save or []:
-        if s.split('.')[-1] in ('lm_head', 'embed_tokens'): t.append(((a.vocab_size, h), 1, w))
-    return t, frozen
 
 # %% ../nbs/02_memory.ipynb #c359dc49
 def _numel(shape): return math.prod(shape)
@@ -164,71 +118,13 @@ def _opt_state(opt: str, shape, nbytes: int) -> float:
     return 0.0
 
 def _step_temp(opt: str, tensors: list, cuda: bool) -> float:
-    "Temporaries of the optimizer step: foreach AdamW makes a copy of the group (sqrt of v); Adafactor fp32 copies of one tensor."
+    "Temporaries of the optimizer step: foreach AdamW copies the group (sqrt of v); Adafactor makes fp32 copies of one tensor."
     if not tensors: return 0.0
-    if opt == 'adamw_torch': return sum(_numel(s)*c*b for s, c, b in tensors) if cuda else max(_numel(s)*b for s, c, b in tensors)
-    if opt == 'adafactor': return max(4*_numel(s)*(4 if b < 4 else 2) for s, c, b in tensors)  # fp32 grad, param, grad**2 and its sum
+    if opt == 'adamw_torch': return sum(_numel(s)*k*b for s, k, b in tensors) if cuda else max(_numel(s)*b for s, k, b in tensors)
+    if opt == 'adafactor': return max(4*_numel(s)*(4 if b < 4 else 2) for s, k, b in tensors)  # fp32 grad, param, grad**2 and its sum
     return 0.0
 
-# %% ../nbs/02_memory.ipynb #f4b0ef49
-def _layer_act(r: Recipe, a: Arch, targets: dict, w: int, c: int, s: int, padded: bool, amp: bool, hs: int, attn: str = 'sdpa') -> tuple[float, float, float]:
-    "Bytes saved by one decoder layer for the backward pass: (per token, per layer), and autocast's weight copies among them."
-    h, i, q, kv, nh, m = a.hidden_size, a.intermediate_size, a.q_dim, a.kv_dim, a.num_heads, r.adapter.method
-    mlp = hs if r.quantization.mode != 'none' else c  # k-bit linears return their input's dtype (fp32 after k-bit preparation)
-    x = 4*a.norms_per_layer*h + c*(2*q + 2*kv) + 3*mlp*i + (4*(q + kv) if a.qk_norm else 0)
-    if attn == 'eager': x += nh*s*(4 + (c if c < 4 else 0)) + 2*c*(q - kv)
-    else:
-        x += 4*nh
-        if attn == 'sdpa' and padded: x += 2*c*(q - kv) + c*16*math.ceil(s/16)
-    if m == 'full':
-        cast = c*a.linear_params/a.num_layers if amp and w != c else 0.0
-        return x + c*(2*h + a.norms_per_layer*h + i), cast, cast
-    drop = r.adapter.dropout if m in LORA_FAMILY + ('adalora', 'vera') else 0
-    ab = 2 if r.quantization.mode != 'none' else 4  # the adapter's dtype
-    ac = c if amp else ab  # the dtype its matmuls run in (autocast casts the fp32 adapter's inputs to c)
-    shared, per_layer, cast = set(), 0.0, 0.0
-    w = w if r.quantization.mode == 'none' else 0
-    for n, (di, do) in targets.items():
-        if m in ('ia3',): x += ab*di if n == 'down_proj' else c*do; continue  # the input cast to the adapter's dtype / the base output, kept by the scaling
-        xd = c if n in ('o_proj', 'down_proj') and amp else hs  # the dtype of the linear's input
-        if drop > 0: x += ac*di + di  # the dropout output, cast for the adapter's matmul, and a 1-byte mask
-        elif ab != xd or ac != xd: x += ac*di  # each target casts its input: its own copy
-        else: shared.add((n in ('o_proj',), n if n in ('o_proj', 'down_proj') else 'qkv' if n in ('q_proj', 'k_proj', 'v_proj', 'qkv_proj') else 'mlp', di))
-        if m in LORA_FAMILY + ('adalora', 'vera'):
-            x += ac*r.adapter.r
-            if ac != ab: cast += ac*r.adapter.r*(di + do)  # autocast's low-precision copies of A and B, kept for the backward
-        if m == 'dora':
-            x += 2*ac*do  # the base output and the scaled adapter output, each multiplied by the magnitude's scale
-            if w != ab or ac != ab: per_layer += ac*di*do  # the base weight, cast (or dequantised) for the input, kept for its gradient
-        if m == 'vera': x += ac*do
-    x += sum(c*di for o, g, di in shared if not o)  # inputs shared by targets when no cast is needed (o_proj's is SDPA's output)
-    return x, per_layer + cast, cast
-#| export
-def _delta_weights(r: Recipe, a: Arch, targets: dict, c: int = 4, amp: bool = False) -> float:
-    "LoHa / LoKr build each targeted layer's full delta weight and keep it for the backward pass (LoKr: autocast's copy in `c` bytes)."
-    if r.adapter.method == 'loha': return 3 * 4 * a.num_layers * sum(i*o for i, o in targets.values())
-    if r.adapter.method != 'lokr': return 0.0
-    layers = 1 if r.training.gradient_checkpointing else a.num_layers  # checkpointing drops what a layer saved
-    return (c if amp else 4) * layers * sum(i*o for i, o in targets.values())
-
-#| export
-def _int8_inputs(a: Arch, c: int, hs: int) -> float:
-    "Bytes per token and layer that LLM.int8 linears keep for their backward in `ctx.tensors` (outside autograd's hooks): each distinct input."
-    ins = {'qkv': hs*a.hidden_size, 'o': c*a.q_dim, 'mlp': hs*a.hidden_size, 'down': hs*a.intermediate_size}
-    return sum(ins.values())
-
-# %% ../nbs/02_memory.ipynb #4cddf7cf
-def _head(a: Arch, c: int, w_head: int, hs: int, T: int, full: bool) -> tuple[float, float]:
-    "Bytes of the fused LM head at the end of the forward pass and during its backward."
-    h, V = a.hidden_size, a.vocab_size
-    n, v = min(T, LOGIT_TILE[0]), min(V, LOGIT_TILE[1])
-    kept = T*h*hs + 7*4*T  # hidden-state copy (in the residual stream's dtype) and per-token statistics, saved for the backward
-    cast = v*h*c if w_head != c else 0  # a slice of the head's weight cast to the compute dtype
-    tile = n*v*c + cast
-    g_head = 4*V*h + (V*h*w_head if w_head < 4 else 0) if full else 0  # full fine-tuning: the head weight's fp32 gradient, cast to its dtype
-    return kept + tile, kept + tile + cast + 4*T*h + (T*h*c if hs != c else 0) + g_head
-
-# %% ../nbs/02_memory.ipynb #6943ae09
+# %% ../nbs/02_memory.ipynb #79a26da1
 def _setup(r: Recipe, gpu):
     "The GPU, its Hardware, weight bytes and compute bytes."
     g = find_gpu(gpu) if gpu is not None else None
@@ -239,46 +135,185 @@ def _setup(r: Recipe, gpu):
     c = min(4 if prec == 'fp32' else 2, BYTES[cdt] if r.quantization.mode != '8bit' else 2)
     return g, hw, w, c
 
+@dataclass
+class _Step:
+    "The facts of one training step of a recipe on a GPU that the formulas read."
+    recipe: Recipe
+    arch: Arch
+    gpu: GPU | None
+    hw: Hardware
+    weight: int  # bytes per base weight: the model's dtype
+    compute: int  # bytes per element of the matmuls: the autocast or compute dtype
+    stream: int  # bytes per element of the residual stream
+    targets: dict  # the targeted block linears: name -> (d_in, d_out)
+    seq: int  # tokens per sequence (prompt tuning adds its virtual tokens)
+    tokens: int  # tokens per micro-batch
+    row: int  # tokens per attention row
+    padded: bool  # attention gets a mask
+    amp: bool  # the Trainer autocasts to the compute dtype
+    attn: str  # the attention implementation the run uses
+
+    @property
+    def method(self) -> Method: return _method(self.recipe)
+    @property
+    def quantized(self) -> bool: return self.recipe.quantization.mode != 'none'
+    @property
+    def adapter_bytes(self) -> int: return 2 if self.quantized else 4  # SFTTrainer keeps a quantized model's adapter in bf16 (QLoRA)
+
+def _step(r: Recipe, gpu) -> _Step:
+    "The facts of one training step of `r` on `gpu`."
+    g, hw, w, c = _setup(r, gpu)
+    a, ad, batch, packed = arch(r.model.name), r.adapter, r.training.batch_size, r.data.packing
+    seq = r.data.max_length + (ad.num_virtual_tokens if ad.method == 'prompt_tuning' else 0)
+    attn = attn_used(r, a)
+    padded = (batch > 1 and not packed) or ad.method == 'prefix_tuning' or (packed and attn != 'flash_attention_2')
+    return _Step(r, a, g, hw, w, c, stream=4 if r.quantization.mode != 'none' else w, targets=targeted_linears(r, a),
+                 seq=seq, tokens=batch*seq, row=batch*seq if packed else seq, padded=padded,
+                 amp=c < 4 and r.resolved_precision(hw) != 'fp32', attn=attn)
+
+# %% ../nbs/02_memory.ipynb #f4b0ef49
+def _layer_act(st: _Step) -> tuple[float, float, float]:
+    "Bytes saved by one decoder layer for the backward pass: (per token, per layer), and autocast's weight copies among them."
+    a, ad, m = st.arch, st.recipe.adapter, st.recipe.adapter.method
+    h, i, q, kv, nh = a.hidden_size, a.intermediate_size, a.q_dim, a.kv_dim, a.num_heads
+    c, s, amp, hs = st.compute, st.row, st.amp, st.stream
+    mlp = hs if st.quantized else c  # k-bit linears return their input's dtype (fp32 after k-bit preparation)
+    x = 4*a.norms_per_layer*h + c*(2*q + 2*kv) + 3*mlp*i + (4*(q + kv) if a.qk_norm else 0)
+    if st.attn == 'eager': x += nh*s*(4 + (c if c < 4 else 0)) + 2*c*(q - kv)
+    else:
+        x += 4*nh
+        if st.attn == 'sdpa' and st.padded: x += 2*c*(q - kv) + c*16*math.ceil(s/16)
+    if m == 'full':
+        cast = c*a.linear_params/a.num_layers if amp and st.weight != c else 0.0
+        return x + c*(2*h + a.norms_per_layer*h + i), cast, cast
+    ranked = st.method.input_dropout  # the (dropped) input runs through a projection to rank r: the LoRA family, AdaLoRA, VeRA
+    drop = ad.dropout if ranked else 0
+    ab = st.adapter_bytes  # the adapter's dtype
+    ac = c if amp else ab  # the dtype its matmuls run in (autocast casts the fp32 adapter's inputs to c)
+    w = st.weight if not st.quantized else 0
+    shared, per_layer, cast = set(), 0.0, 0.0
+    for n, (di, do) in st.targets.items():
+        if m == 'ia3':  # the input cast to the adapter's dtype / the base output, kept by the scaling
+            x += ab*di if n == 'down_proj' else c*do
+            continue
+        xd = c if n in ('o_proj', 'down_proj') and amp else hs  # the dtype of the linear's input
+        if drop > 0: x += ac*di + di  # the dropout output, cast for the adapter's matmul, and a 1-byte mask
+        elif ab != xd or ac != xd: x += ac*di  # each target casts its input: its own copy
+        else:
+            group = n if n in ('o_proj', 'down_proj') else 'qkv' if n in ('q_proj', 'k_proj', 'v_proj', 'qkv_proj') else 'mlp'
+            shared.add((n in ('o_proj',), group, di))
+        if ranked:
+            x += ac*ad.r
+            if ac != ab: cast += ac*ad.r*(di + do)  # autocast's low-precision copies of A and B, kept for the backward
+        if m == 'dora':
+            x += 2*ac*do  # the base output and the scaled adapter output, each multiplied by the magnitude's scale
+            if w != ab or ac != ab: per_layer += ac*di*do  # the base weight, cast (or dequantised) for the input, kept for its gradient
+        if m == 'vera': x += ac*do
+    x += sum(c*di for o, g, di in shared if not o)  # inputs shared by targets when no cast is needed (o_proj's is SDPA's output)
+    return x, per_layer + cast, cast
+
+# %% ../nbs/02_memory.ipynb #3e8d6e9f
+def _delta_weights(st: _Step) -> float:
+    "LoHa / LoKr build each targeted layer's full delta weight and keep it for the backward pass (LoKr: autocast's copy)."
+    m, a, targets = st.recipe.adapter.method, st.arch, st.targets
+    if m == 'loha': return 3 * 4 * a.num_layers * sum(i*o for i, o in targets.values())
+    if m != 'lokr': return 0.0
+    layers = 1 if st.recipe.training.gradient_checkpointing else a.num_layers  # checkpointing drops what a layer saved
+    return (st.compute if st.amp else 4) * layers * sum(i*o for i, o in targets.values())
+
+def _int8_inputs(a: Arch, c: int, hs: int) -> float:
+    "Bytes per token and layer that LLM.int8 linears keep for their backward in `ctx.tensors` (outside autograd's hooks)."
+    ins = {'qkv': hs*a.hidden_size, 'o': c*a.q_dim, 'mlp': hs*a.hidden_size, 'down': hs*a.intermediate_size}  # each distinct input
+    return sum(ins.values())
+
+# %% ../nbs/02_memory.ipynb #4cddf7cf
+def _head(st: _Step) -> tuple[float, float]:
+    "Bytes of the fused LM head at the end of the forward pass and during its backward."
+    a, c, hs, T = st.arch, st.compute, st.stream, st.tokens
+    w_head = 4 if st.quantized else st.weight  # k-bit preparation casts the head to fp32
+    full = st.recipe.adapter.method == 'full'
+    h, V = a.hidden_size, a.vocab_size
+    n, v = min(T, LOGIT_TILE[0]), min(V, LOGIT_TILE[1])
+    kept = T*h*hs + 7*4*T  # hidden-state copy (in the residual stream's dtype) and per-token statistics, saved for the backward
+    cast = v*h*c if w_head != c else 0  # a slice of the head's weight cast to the compute dtype
+    tile = n*v*c + cast
+    g_head = 4*V*h + (V*h*w_head if w_head < 4 else 0) if full else 0  # full fine-tuning: the head's fp32 gradient, cast to its dtype
+    return kept + tile, kept + tile + cast + 4*T*h + (T*h*c if hs != c else 0) + g_head
+
+# %% ../nbs/02_memory.ipynb #6943ae09
+def _saved(st: _Step) -> dict:
+    "Bytes the forward pass keeps for the backward: one layer's, LLM.int8's per layer, the head's, and all of them."
+    r, a, T = st.recipe, st.arch, st.tokens
+    full = r.adapter.method == 'full'
+    per_token, per_layer, cast = _layer_act(st)
+    int8 = _int8_inputs(a, st.compute, st.stream) * T if r.quantization.mode == '8bit' else 0.0
+    layer = per_token * T + per_layer
+    head = T * (4*a.hidden_size + (2*st.compute*a.hidden_size if full else 0)) + (T*st.row if st.padded else 0)
+    per_layer_kept = st.stream * a.hidden_size * T if r.training.gradient_checkpointing else layer  # a checkpoint, or everything
+    kept = a.num_layers * per_layer_kept + a.num_layers * int8
+    return dict(layer=layer, int8=int8, head=head, cast=cast, total=kept + head + _delta_weights(st))
+
+def _buffers(st: _Step) -> float:
+    "Transient buffers: workspaces, the inputs, the current layer's dequantised or cast weight, the method's temporaries."
+    a, c, m, mode = st.arch, st.compute, st.recipe.adapter.method, st.recipe.quantization.mode
+    big = max(i*o for i, o in a.linears.values())
+    out = WORKSPACE + st.tokens*8*3  # workspaces, input ids / labels / positions
+    if mode == '8bit': out += big * st.stream  # the backward's dequantised int8 weight, in its input's dtype
+    elif mode != 'none' or st.weight != c: out += big * c  # the current layer's weight, dequantised or cast
+    if m == 'lokr': out += 4 * big  # the fp32 Kronecker product before autocast's copy
+    if m == 'dora':  # DoRA's weight norm of W + BA, computed as B(A(I)) with an identity of d_in x d_in in the adapter's dtype
+        out += big * (4 + c) + st.adapter_bytes * max(i for i, o in st.targets.values())**2
+    return out
+
+def _backward_temp(st: _Step) -> float:
+    "Temporaries of one layer's backward: gradients of the hidden states and the MLP (and of a recomputed down_proj adapter)."
+    r, a, T = st.recipe, st.arch, st.tokens
+    out = T * (8*a.hidden_size + 2*st.compute*a.intermediate_size)
+    if r.training.gradient_checkpointing and 'down_proj' in st.targets and st.method.low_rank:
+        # the recomputed down_proj input, its adapter's input gradient (and dropout output) in the adapter's dtype
+        out += T * a.intermediate_size * (st.adapter_bytes*(2 if r.adapter.dropout > 0 else 1) - st.compute)
+    return out
+
+def _phases(st: _Step, tensors: list, frozen: float) -> dict:
+    "Each phase of a step, term by term: forward, the loss's backward, the layers' backward, its end, the optimizer step."
+    r, t, a = st.recipe, st.recipe.training, st.arch
+    full = r.adapter.method == 'full'
+    grads = sum(_numel(s)*k*b for s, k, b in tensors)
+    base = dict(weights=_weights(r, a, st.weight),
+                adapter=0.0 if full else grads + frozen,  # adapter weights share the gradients' shapes and dtype
+                optimizer=sum(_opt_state(t.optimizer, s, b)*k for s, k, b in tensors))
+    saved, buffers, backward = _saved(st), _buffers(st), _backward_temp(st)
+    acts = saved['total']
+    cache = a.num_layers * saved['cast'] if t.gradient_checkpointing else 0.0  # autocast's weight copies, cached through the forward
+    accumulated = grads if t.grad_accum > 1 else 0.0
+    head_grad = a.vocab_size*a.hidden_size*st.weight if full and not a.tie_word_embeddings else 0.0
+    recompute = saved['layer'] + saved['int8'] if t.gradient_checkpointing else 0.0
+    head_fwd, head_bwd = _head(st)
+    last = saved['head'] + saved['layer']  # at the end of the backward: the head's inputs and one layer's saved tensors
+    step_temp = _step_temp(t.optimizer, tensors, st.hw.cuda)
+    early = max(accumulated, head_grad)  # gradients before the layers' backward: accumulated ones, or full fine-tuning's head
+    return {'forward': base | dict(gradients=accumulated, activations=acts, logits=head_fwd, buffers=buffers + cache),
+            'loss backward': base | dict(gradients=early, activations=acts, logits=head_bwd, buffers=buffers),
+            'backward': base | dict(gradients=early, activations=acts + recompute, logits=0, buffers=buffers + backward),
+            'end of backward': base | dict(gradients=grads, activations=last, logits=0, buffers=buffers + backward),
+            'optimizer step': base | dict(gradients=grads, activations=0, logits=0, buffers=WORKSPACE + step_temp)}
+
 # %% ../nbs/02_memory.ipynb #8efe55a0
-def _finish(terms: dict, phase: str, phases: dict, g, title, trainable=0, notes=()) -> MemoryEstimate:
+TERMS = ('weights', 'adapter', 'gradients', 'optimizer', 'activations', 'logits', 'buffers')  # a training estimate's terms, in order
+
+def _finish(terms: dict, phase: str, phases: dict, g, title, n_trainable=0, notes=()) -> MemoryEstimate:
+    "The estimate from its terms at the peak: reserved memory through the allocator's factor, plus the CUDA context."
     alloc = sum(terms.values())
     factor = ALLOC_FACTOR if (g is None or g.cuda) else 1.0
     ctx = g.context_bytes if g else GPU('GPU', None).context_bytes
     reserved = alloc * factor
     terms = {k: int(v) for k, v in terms.items()} | {'allocator': int(reserved - alloc), 'cuda_context': int(ctx)}
     return MemoryEstimate(terms, int(alloc), int(reserved), int(reserved + ctx), g, phase, {k: int(v) for k, v in phases.items()},
-                          title, int(trainable), list(notes))
+                          title, int(n_trainable), list(notes))
 
-#| export
 def _real_run(alloc: float, g) -> dict:
     "Reserved bytes after many steps of changing batch shapes, per allocator setting (on a CPU: the peak itself)."
     return {k: int(alloc * (f if (g is None or g.cuda) else 1.0)) for k, f in REAL_RUN.items()}
-
-#| export
-def alloc_setting(environ=None) -> str:
-    "The caching allocator's setting for runs: 'expandable_segments' (peftbench's default where torch has it) or 'default'."
-    import os
-    v = (os.environ if environ is None else environ).get('PYTORCH_CUDA_ALLOC_CONF')
-    if v is None: return 'expandable_segments' if _has_expandable() else 'default'
-    return 'expandable_segments' if 'expandable_segments:true' in v.replace(' ', '').lower() else 'default'
-
-@lru_cache(maxsize=None)
-def _has_expandable() -> bool:
-    "torch 2.1 and later have expandable segments in the CUDA caching allocator."
-    import importlib.metadata as md
-    try: major, minor = (int(x) for x in md.version('torch').split('.')[:2])
-    except Exception: return False
-    return (major, minor) >= (2, 1)
-
-def cuda_alloc_conf(environ=None) -> str | None:
-    "Set `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` for this process unless it is set or torch lacks it; call before CUDA starts. Returns the setting."
-    import os, sys
-    env = os.environ if environ is None else environ
-    if 'PYTORCH_CUDA_ALLOC_CONF' in env or not _has_expandable(): return env.get('PYTORCH_CUDA_ALLOC_CONF')
-    torch = sys.modules.get('torch')
-    if torch is not None and environ is None and torch.cuda.is_initialized(): return None  # too late: the allocator is configured
-    env['PYTORCH_CUDA_ALLOC_CONF'] = 'expandable_segments:True'
-    return env['PYTORCH_CUDA_ALLOC_CONF']
 
 # %% ../nbs/02_memory.ipynb #7392132d
 KNOWN_TYPES = ('llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'gemma3_text', 'phi3', 'olmo2')  # Llama-style decoders
@@ -286,103 +321,54 @@ KNOWN_TYPES = ('llama', 'mistral', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'gemma3
 def unmodelled(r: Recipe, a: Arch) -> list[str]:
     "The parts of `r` that the analytic formulas do not model, each in a sentence (empty when all are)."
     out = []
-    if a.model_type not in KNOWN_TYPES: out.append(f"architecture '{a.model_type}' is not one of the Llama-style decoders the formulas model ({', '.join(KNOWN_TYPES)}); activations are those of a Llama block of the same sizes")
-    if r.training.liger_kernel: out.append("training.liger_kernel: Liger's fused kernels save fewer activations than counted here (an upper bound)")
+    if a.model_type not in KNOWN_TYPES:
+        out.append(f"architecture '{a.model_type}' is not one of the Llama-style decoders the formulas model ({', '.join(KNOWN_TYPES)}); "
+                   'activations are those of a Llama block of the same sizes')
+    if r.training.liger_kernel:
+        out.append("training.liger_kernel: Liger's fused kernels save fewer activations than counted here (an upper bound)")
     if r.training.torch_compile: out.append('training.torch_compile: a compiled step may save different tensors than eager PyTorch')
     return out
 
-#| export
-def attn_used(r: Recipe, a: Arch | None = None) -> str:
-    "The attention implementation a run will use: the recipe's, or for 'auto' what transformers picks for the architecture (sdpa where supported, else eager)."
-    m = r.model.attn_implementation
-    if m != 'auto': return m
-    return 'sdpa' if _supports_sdpa((a or arch(r.model.name)).model_type) else 'eager'
+# %% ../nbs/02_memory.ipynb #6d4ac2c6
+def _title(st: _Step) -> str:
+    "The estimate's title: model, method (and rank), dtype, batch and sequence, checkpointing."
+    r, ad = st.recipe, st.recipe.adapter
+    rank = f' r={ad.r}' if 'r' in st.method.args else ''
+    dtype = r.quantization.mode if st.quantized else r.resolved_dtype(st.hw)
+    ckpt = ' · checkpointing' if r.training.gradient_checkpointing else ''
+    return f'{st.arch.name or r.model.name} · {ad.method}{rank} · {dtype} · batch {r.training.batch_size} × {st.seq} tokens{ckpt}'
 
-@lru_cache(maxsize=None)
-def _supports_sdpa(model_type: str) -> bool:
-    try:
-        import transformers
-        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-        return bool(getattr(getattr(transformers, MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]), '_supports_sdpa', True))
-    except Exception: return model_type not in ('gemma2',)
+def _notes(st: _Step) -> tuple[list, dict, list]:
+    "The estimate's notes, the terms modelled from GPU measurements, and what the formulas do not model."
+    r, mode = st.recipe, st.recipe.quantization.mode
+    notes, from_gpu = [], {}
+    if r.training.optimizer.startswith('paged'):
+        notes.append('paged optimizer states are managed memory; the driver can evict them to host RAM')
+    if mode == '8bit': notes.append("LLM.int8 keeps each linear's input for its backward, also under gradient checkpointing")
+    if mode != 'none': from_gpu['activations'] = GPU_MODELLED['int8' if mode == '8bit' else 'kbit']
+    if st.attn != r.model.attn_implementation and st.attn != 'sdpa':
+        notes.append(f"attention: {st.attn} (transformers' choice for {st.arch.model_type})")
+    rough = unmodelled(r, st.arch)
+    return notes + [f'rough: {x}; trace(recipe) measures it' for x in rough], from_gpu, rough
 
-#| export
 def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
     "Estimated peak GPU memory of one training step of `recipe` on `gpu` (a `GPU`, a preset name, or None)."
-    r = recipe
-    g, hw, w, c = _setup(r, gpu)
-    a, t, d, ad = arch(r.model.name), r.training, r.data, r.adapter
-    targets = targeted_linears(r, a)
-    tensors, frozen_adapter = _trainable(r, a, targets, w)
-    full = ad.method == 'full'
-    n_train = sum(_numel(s)*k for s, k, b in tensors)
-    grads = sum(_numel(s)*k*b for s, k, b in tensors)
-    opt = sum(_opt_state(t.optimizer, s, b)*k for s, k, b in tensors)
-    weights = _weights(r, a, w)
-    adapter = 0.0 if full else grads + frozen_adapter  # adapter weights share the gradients' shapes and dtype
-    s = d.max_length + (ad.num_virtual_tokens if ad.method == 'prompt_tuning' else 0)
-    T = t.batch_size * s
-    attn = attn_used(r, a)
-    row = T if d.packing else s  # padding-free packing: the batch is one row of T tokens, its sequences told apart by position ids
-    padded = (t.batch_size > 1 and not d.packing) or ad.method == 'prefix_tuning' or (d.packing and attn != 'flash_attention_2')  # a mask
-    amp = c < 4 and r.resolved_precision(hw) != 'fp32'  # the Trainer autocasts to the compute dtype
-    hs = 4 if r.quantization.mode != 'none' and KBIT_UPCAST else w  # the residual stream's dtype (fp32 after k-bit preparation)
-    per_tok, per_layer, cast = _layer_act(r, a, targets, w, c, row, padded, amp, hs, attn)
-    int8 = _int8_inputs(a, c, hs) * T if r.quantization.mode == '8bit' else 0.0
-    layer = per_tok * T + per_layer
-    head = T * (4*a.hidden_size + (2*c*a.hidden_size if full else 0)) + (T*row if padded else 0)
-    ckpt = a.num_layers * (hs * a.hidden_size * T if t.gradient_checkpointing else layer) + a.num_layers * int8
-    acts = ckpt + head + _delta_weights(r, a, targets, c, amp)
-    V = a.vocab_size
-    big = max(i*o for i, o in a.linears.values())
-    transient = WORKSPACE + T*8*3  # workspaces, input ids / labels / positions
-    if r.quantization.mode == '8bit': transient += big * hs  # the backward's dequantised int8 weight, in its input's dtype
-    elif r.quantization.mode != 'none' or w != c: transient += big * c  # the current layer's weight, dequantised or cast
-    if ad.method == 'lokr': transient += 4 * big  # the fp32 Kronecker product before autocast's copy
-    if ad.method == 'dora':  # DoRA's weight norm of W + BA, which it computes as B(A(I)) with an identity of d_in x d_in in the adapter's dtype
-        transient += big * (4 + c) + (2 if r.quantization.mode != 'none' else 4) * max(i for i, o in targets.values())**2
-    cache = a.num_layers * cast if t.gradient_checkpointing else 0.0  # autocast's weight copies, cached through the forward
-    g_acc = grads if t.grad_accum > 1 else 0.0
-    g_head = V*a.hidden_size*w if full and not a.tie_word_embeddings else 0.0
-    down = 'down_proj' in targets and ad.method in LORA_FAMILY + ('adalora',)
-    ab = 2 if r.quantization.mode != 'none' else 4
-    bwd_tmp = T * (8*a.hidden_size + 2*c*a.intermediate_size)  # gradients of the hidden states and the MLP
-    if t.gradient_checkpointing and down:  # the recomputed down_proj input, its adapter's input gradient (and dropout output) in the adapter's dtype
-        bwd_tmp += T * a.intermediate_size * (ab*(2 if ad.dropout > 0 else 1) - c)
-    recompute = layer + int8 if t.gradient_checkpointing else 0.0
-    base = dict(weights=weights, adapter=adapter, optimizer=opt)
-    head_fwd, head_bwd = _head(a, c, 4 if (r.quantization.mode != 'none' and KBIT_UPCAST) else w, hs, T, full)
-    fwd = base | dict(gradients=g_acc, activations=acts, logits=head_fwd, buffers=transient + cache)
-    loss = base | dict(gradients=max(g_acc, g_head), activations=acts, logits=head_bwd, buffers=transient)
-    top = base | dict(gradients=max(g_acc, g_head), activations=acts + recompute, logits=0, buffers=transient + bwd_tmp)
-    end = base | dict(gradients=grads, activations=head + layer, logits=0, buffers=transient + bwd_tmp)
-    step = base | dict(gradients=grads, activations=0, logits=0, buffers=WORKSPACE + _step_temp(t.optimizer, tensors, hw.cuda))
-    cands = {'forward': fwd, 'loss backward': loss, 'backward': top, 'end of backward': end, 'optimizer step': step}
-    phases = {k: sum(v.values()) for k, v in cands.items()}
-    phase = max(phases, key=phases.get)
-    order = ('weights', 'adapter', 'gradients', 'optimizer', 'activations', 'logits', 'buffers')
-    notes = []
-    if t.optimizer.startswith('paged'): notes.append('paged optimizer states are managed memory; the driver can evict them to host RAM')
-    if r.quantization.mode == '8bit': notes.append('LLM.int8 keeps each linear\'s input for its backward, also under gradient checkpointing')
-    from_gpu = {}
-    if r.quantization.mode != 'none': from_gpu['activations'] = GPU_MODELLED['8bit' == r.quantization.mode and 'int8' or 'kbit']
-    if attn != r.model.attn_implementation and attn != 'sdpa': notes.append(f"attention: {attn} (transformers' choice for {a.model_type})")
-    title = f"{a.name or r.model.name} · {ad.method}" + (f" r={ad.r}" if ad.method not in PROMPT_METHODS + ('full', 'ia3') else '') + \
-            f" · {r.quantization.mode if r.quantization.mode != 'none' else r.resolved_dtype(hw)} · batch {t.batch_size} × {s} tokens" + \
-            (' · checkpointing' if t.gradient_checkpointing else '')
-    rough = unmodelled(r, a)
-    notes += [f'rough: {x}; trace(recipe) measures it' for x in rough]
-    e = _finish({k: cands[phase][k] for k in order}, phase, phases, g, title, n_train, notes)
+    st = _step(recipe, gpu)
+    tensors, frozen = _trainable(recipe, st.arch, st.targets, st.weight)
+    phases = _phases(st, tensors, frozen)
+    totals = {k: sum(v.values()) for k, v in phases.items()}
+    peak = max(totals, key=totals.get)
+    notes, from_gpu, rough = _notes(st)
+    n_trainable = sum(_numel(s)*k for s, k, b in tensors)
+    e = _finish({k: phases[peak][k] for k in TERMS}, peak, totals, st.gpu, _title(st), n_trainable, notes)
     e.rough, e.from_gpu = rough, from_gpu
-    e.real_run = _real_run(e.peak_allocated_bytes, g)
+    e.real_run = _real_run(e.peak_allocated_bytes, st.gpu)
     e.allocator = alloc_setting()
     return e
 
 # %% ../nbs/02_memory.ipynb #22d78f1a
 def weight_bytes(recipe: Recipe, gpu: GPU | str | None = None) -> dict:
     "Bytes of the base weights under each quantization mode (the estimate's 'weights' term): mode -> bytes."
-    import copy
-    from peftbench.recipe import QUANT_MODES
     out = {}
     for mode in QUANT_MODES:
         r = copy.deepcopy(recipe)
@@ -390,39 +376,37 @@ def weight_bytes(recipe: Recipe, gpu: GPU | str | None = None) -> dict:
         out[mode] = int(_weights(r, arch(r.model.name), _setup(r, gpu)[2]))
     return out
 
-def trainable(recipe: Recipe) -> int:
-    "The adapter's trainable parameters (every weight's for full fine-tuning), counted from the architecture."
-    r, a = recipe, arch(recipe.model.name)
-    tensors, _ = _trainable(r, a, targeted_linears(r, a), _setup(r, None)[2])
-    return sum(_numel(s)*k for s, k, b in tensors)
-
 # %% ../nbs/02_memory.ipynb #fafea04f
 def changes(r: Recipe):
     "The memory-saving changes that apply to `r`, as (sentence, changed recipe); `suggestions` ranks them by bytes saved."
-    import copy
     t, q, a = r.training, r.quantization, r.adapter
     def v(fn):
         c = copy.deepcopy(r); fn(c); return c
     out = []
-    if not t.gradient_checkpointing and a.method != 'prefix_tuning':
+    if not t.gradient_checkpointing and _method(r).checkpointing:
         out.append(('set training.gradient_checkpointing to true', v(lambda c: setattr(c.training, 'gradient_checkpointing', True))))
     if t.batch_size > 1:
         b = max(1, t.batch_size // 2)
-        out.append((f'set training.batch_size to {b} and training.grad_accum to {t.grad_accum * t.batch_size // b} (same effective batch)',
-                    v(lambda c: (setattr(c.training, 'batch_size', b), setattr(c.training, 'grad_accum', t.grad_accum * t.batch_size // b)))))
-    if q.mode != '4bit' and a.method not in ('full',):
+        acc = t.grad_accum * t.batch_size // b
+        out.append((f'set training.batch_size to {b} and training.grad_accum to {acc} (same effective batch)',
+                    v(lambda c: (setattr(c.training, 'batch_size', b), setattr(c.training, 'grad_accum', acc)))))
+    if q.mode != '4bit' and '4bit' in _method(r).quant:
+        qlora = 'qlora' if a.method == 'lora' else a.method
         out.append(("quantize the base to 4 bits (quantization.mode '4bit', adapter.method 'qlora')",
-                    v(lambda c: (setattr(c.quantization, 'mode', '4bit'), setattr(c.adapter, 'method', 'qlora' if c.adapter.method == 'lora' else c.adapter.method)))))
+                    v(lambda c: (setattr(c.quantization, 'mode', '4bit'), setattr(c.adapter, 'method', qlora)))))
     if a.method == 'full':  # gradients and optimizer states for the adapter only
         lr = max(t.lr, 1e-4)  # full fine-tuning's usual rates are too low for an adapter
-        out.append((f"train a LoRA adapter instead of every weight (adapter.method 'lora', r {a.r}" + (f', training.lr {lr:g}' if lr != t.lr else '') + ')',
+        also = f', training.lr {lr:g}' if lr != t.lr else ''
+        out.append((f"train a LoRA adapter instead of every weight (adapter.method 'lora', r {a.r}{also})",
                     v(lambda c: (setattr(c.adapter, 'method', 'lora'), setattr(c.training, 'lr', lr)))))
     if '8bit' not in t.optimizer and t.optimizer != 'sgd':
-        out.append(("use an 8-bit optimizer (training.optimizer 'paged_adamw_8bit')", v(lambda c: setattr(c.training, 'optimizer', 'paged_adamw_8bit'))))
-    if a.method in LORA_FAMILY and a.r > 8:
+        out.append(("use an 8-bit optimizer (training.optimizer 'paged_adamw_8bit')",
+                    v(lambda c: setattr(c.training, 'optimizer', 'paged_adamw_8bit'))))
+    if _method(r).lora and a.r > 8:
         out.append((f'lower adapter.r to {a.r // 2}', v(lambda c: setattr(c.adapter, 'r', a.r // 2))))
     if r.data.max_length > 256:
-        out.append((f'shorten data.max_length to {r.data.max_length // 2}', v(lambda c: setattr(c.data, 'max_length', r.data.max_length // 2))))
+        half = r.data.max_length // 2
+        out.append((f'shorten data.max_length to {half}', v(lambda c: setattr(c.data, 'max_length', half))))
     return out
 
 def suggestions(recipe: Recipe, gpu: GPU | str | None = None) -> list[tuple[str, int]]:
@@ -436,18 +420,19 @@ def estimate_generation(recipe: Recipe, batch: int = 1, new_tokens: int = 256, g
                         prompt_tokens: int | None = None) -> MemoryEstimate:
     "Estimated peak GPU memory of `generate` with `batch` prompts of `prompt_tokens` (default max_length) and `new_tokens`."
     r = recipe
-    g, hw, w, c = _setup(r, gpu)
+    g, _, w, c = _setup(r, gpu)
     a = arch(r.model.name)
     targets = targeted_linears(r, a)
     tensors, frozen = _trainable(r, a, targets, w)
     p = prompt_tokens if prompt_tokens is not None else r.data.max_length
-    n = p + new_tokens + (r.adapter.num_virtual_tokens if r.adapter.method in PROMPT_METHODS else 0)
+    n = p + new_tokens + (r.adapter.num_virtual_tokens if 'num_virtual_tokens' in _method(r).args else 0)
     kv = 2 * a.num_layers * a.kv_dim * batch * n * c
     T = batch * p
     prefill = T * c * (2*a.hidden_size + a.q_dim + 2*a.kv_dim + 3*a.intermediate_size)
     if attn_used(r, a) == 'eager': prefill += batch * a.num_heads * p * p * (4 + c)
     big = max(i*o for i, o in a.linears.values())
-    terms = dict(weights=_weights(r, a, w), adapter=0 if r.adapter.method == 'full' else sum(_numel(s)*k*b for s, k, b in tensors) + frozen,
+    adapter = 0 if r.adapter.method == 'full' else sum(_numel(s)*k*b for s, k, b in tensors) + frozen
+    terms = dict(weights=_weights(r, a, w), adapter=adapter,
                  kv_cache=kv, activations=prefill, logits=batch * a.vocab_size * (c + 4 + 4),
                  buffers=WORKSPACE + (big*c if r.quantization.mode != 'none' else 0))
     title = f"{a.name or r.model.name} · generate · batch {batch} × ({p} + {new_tokens}) tokens"
@@ -457,18 +442,19 @@ def estimate_generation(recipe: Recipe, batch: int = 1, new_tokens: int = 256, g
 def trace(recipe: Recipe, gpu: GPU | str | None = None, steps: int = 2) -> MemoryEstimate:
     "Peak GPU memory of `recipe` measured by running `steps` training steps on fake tensors (no weights, no GPU)."
     r = recipe
-    g, hw, w, c = _setup(r, gpu)
+    g, hw, _, c = _setup(r, gpu)
     a, t, d, ad = arch(r.model.name), r.training, r.data, r.adapter
     cdt = {4: 'float32', 2: 'bfloat16' if r.resolved_precision(hw) != 'fp16' else 'float16'}[c]
     attn = 'sdpa' if attn_used(r) == 'flash_attention_2' else attn_used(r)
     run = traced_run(r, r.resolved_dtype(hw), cdt, attn, amp=c < 4 and r.resolved_precision(hw) != 'fp32', steps=steps)
     notes = []
-    terms = dict(weights=0, adapter=0, gradients=0, optimizer=0, activations=0, logits=0, buffers=0)
+    terms = dict.fromkeys(TERMS, 0)
     V = a.vocab_size
     for n, kind, shape in run.at_peak.values():
         kind = kind or ('logits' if shape and shape[-1] in (V, min(V, LOGIT_TILE[1])) else 'activations')
         terms[kind] += n
-    terms['buffers'] = WORKSPACE + (max(i*o for i, o in a.linears.values()) * c if run.qbytes else 0)  # cuBLAS workspace, a dequantised weight
+    big = max(i*o for i, o in a.linears.values())
+    terms['buffers'] = WORKSPACE + (big * c if run.qbytes else 0)  # cuBLAS workspace, a dequantised weight
     if run.optimizer is None:
         terms['optimizer'] = sum(_opt_state(t.optimizer, tuple(p.shape), p.element_size()) for p in run.trainable)
         notes.append(f'{t.optimizer} cannot run on fake tensors; its states are counted by the analytic formula')
@@ -487,12 +473,12 @@ class Fit:
     estimate: MemoryEstimate
     suggestions: list = field(default_factory=list)
     def __repr__(self):
-        if self.value: return f'largest {self.what} that fits {self.estimate.gpu.name}: {self.value} ({fmt_bytes(self.estimate.total_bytes)})'
-        return f'nothing fits {self.estimate.gpu.name} even at {self.what} 1; try: ' + '; '.join(s for s, _ in self.suggestions[:3])
+        gpu = self.estimate.gpu.name
+        if self.value: return f'largest {self.what} that fits {gpu}: {self.value} ({fmt_bytes(self.estimate.total_bytes)})'
+        return f'nothing fits {gpu} even at {self.what} 1; try: ' + '; '.join(s for s, _ in self.suggestions[:3])
 
 def fit(recipe: Recipe, gpu: GPU | str, what: str = 'batch_size', limit: int | None = None) -> Fit:
     "The largest `training.batch_size` (or `data.max_length`) of `recipe` that fits `gpu`, by the analytic estimate."
-    import copy
     part = {'batch_size': 'training', 'max_length': 'data'}.get(what)
     if part is None: raise ValueError(f"fit can search 'batch_size' or 'max_length', not {what!r}")
     g = find_gpu(gpu)

@@ -6,12 +6,16 @@ Docs: https://peftbench.github.io/peftbench/meta.html.md"""
 
 # %% ../nbs/01a_meta.ipynb #55124ce4
 from __future__ import annotations
+import math
 from dataclasses import dataclass
+from functools import cache
 from .recipe import Recipe
-from .catalog import arch, resolve_model
+from .translate import METHODS, Method
+from .catalog import Arch, arch, resolve_model
 
 # %% auto #0
-__all__ = ['Q4_BYTES', 'Q4_DQ_BYTES', 'quant_bytes', 'meta_model', 'count_params', 'Tracker', 'TracedRun', 'traced_run']
+__all__ = ['Q4_BYTES', 'Q4_DQ_BYTES', 'quant_bytes', 'meta_model', 'count_params', 'targeted_linears', 'trainable', 'attn_used',
+           'Tracker', 'TracedRun', 'traced_run']
 
 # %% ../nbs/01a_meta.ipynb #4652a768
 def _hf_config(name: str, revision: str | None = None, trust_remote_code: bool = False):
@@ -115,6 +119,88 @@ def count_params(recipe: Recipe) -> tuple[int, int]:
     if recipe.adapter.method == 'full': return (n := sum(p.numel() for p in model.parameters())), n
     trainable, total = model.get_nb_trainable_parameters()
     return total, trainable
+
+# %% ../nbs/01a_meta.ipynb #ecd420d2
+_UNKNOWN = Method('a method peftbench does not know', args={'r': 'r'})
+
+def _method(r: Recipe) -> Method:
+    "The recipe's row of `METHODS`."
+    m = r.adapter.method
+    return METHODS.get(m, _UNKNOWN) if isinstance(m, str) else _UNKNOWN
+
+def targeted_linears(r: Recipe, a: Arch) -> dict:
+    "The targeted block linears: name -> (d_in, d_out)."
+    m = r.adapter.method
+    if not _method(r).targets: return {}
+    tm = r.resolved_targets()
+    if tm == 'all-linear': names = a.linear_names
+    elif tm is None:  # peft's default for the architecture
+        llama = a.model_type in ('llama', 'mistral')
+        if a.fused: names = ['qkv_proj', 'down_proj'] if m == 'ia3' else ['qkv_proj']
+        elif m == 'ia3': names = ['k_proj', 'v_proj', 'down_proj'] if llama else ['q_proj', 'v_proj', 'down_proj']
+        else: names = ['q_proj', 'v_proj']
+    else: names = [t.split('.')[-1] for t in tm]
+    return {n: a.linears[n] for n in a.linear_names if n in names}
+
+# %% ../nbs/01a_meta.ipynb #d7bfcfa1
+def _factor(n: int) -> tuple:
+    "Split n into m * k with m <= k as close as possible (LoKr's factorization)."
+    m = math.isqrt(n)
+    while n % m: m -= 1
+    return m, n // m
+
+def _trainable(r: Recipe, a: Arch, targets: dict, w: int) -> tuple[list, float]:
+    "Trainable tensors [(shape, count, bytes)] and frozen adapter bytes."
+    ad, L, h, m = r.adapter, a.num_layers, a.hidden_size, r.adapter.method
+    t, frozen = [], 0.0
+    ab = 2 if r.quantization.mode != 'none' else 4  # SFTTrainer keeps a quantized model's adapter in bf16 (QLoRA)
+    if m == 'full':
+        t += [((o, i), L, w) for i, o in a.linears.values()]
+        t += [((a.vocab_size, h), 1 if a.tie_word_embeddings else 2, w), ((h,), L*a.norms_per_layer + 1, w)]
+        if a.qk_norm: t.append(((a.head_dim,), 2*L, w))
+        if a.qkv_bias: t += [((a.q_dim,), L, w), ((a.kv_dim,), 2*L, w)]
+        return t, frozen
+    for n, (i, o) in targets.items():
+        if _method(r).low_rank:
+            t += [((ad.r, i), L, ab), ((o, ad.r), L, ab)]
+            if m == 'dora': t.append(((o,), L, 4))
+            if m == 'adalora': t.append(((ad.r, 1), L, ab))
+        elif m == 'loha': t += [((ad.r, i), 2*L, ab), ((o, ad.r), 2*L, ab)]
+        elif m == 'lokr':
+            (oi, ok), (ii, ik) = _factor(o), _factor(i)
+            t.append(((oi, ii), L, ab))  # peft factors the small Kronecker factor by rank only when r < half its size
+            t += [((ok, ad.r), L, ab), ((ad.r, ik), L, ab)] if ad.r < max(ok, ik) / 2 else [((ok, ik), L, ab)]
+        elif m == 'ia3': t.append((((i if n == 'down_proj' else o),), L, ab))
+        elif m == 'vera': t += [((ad.r,), L, ab), ((o,), L, ab)]
+    if m == 'vera' and targets: frozen = 4 * ad.r * (max(i for i, o in targets.values()) + max(o for i, o in targets.values()))
+    if m == 'prefix_tuning': t.append(((ad.num_virtual_tokens, L*2*a.kv_dim), 1, ab))
+    if m == 'prompt_tuning': t.append(((ad.num_virtual_tokens, h), 1, ab))
+    for s in ad.modules_to_save or []:
+        if s.split('.')[-1] in ('lm_head', 'embed_tokens'): t.append(((a.vocab_size, h), 1, w))
+    return t, frozen
+
+# %% ../nbs/01a_meta.ipynb #c0d4bec7
+def trainable(recipe: Recipe) -> int:
+    "The adapter's trainable parameters (every weight's for full fine-tuning), counted from the architecture."
+    r, a = recipe, arch(recipe.model.name)
+    tensors, _ = _trainable(r, a, targeted_linears(r, a), 4)
+    return sum(math.prod(s)*k for s, k, b in tensors)
+
+# %% ../nbs/01a_meta.ipynb #ab002240
+def attn_used(r: Recipe, a: Arch | None = None) -> str:
+    "The attention a run will use: the recipe's, or for 'auto' what transformers picks (sdpa where supported, else eager)."
+    m = r.model.attn_implementation
+    if m != 'auto': return m
+    return 'sdpa' if _supports_sdpa((a or arch(r.model.name)).model_type) else 'eager'
+
+@cache
+def _supports_sdpa(model_type: str) -> bool:
+    "Whether transformers' model class for `model_type` supports SDPA attention."
+    try:
+        import transformers
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        return bool(getattr(getattr(transformers, MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]), '_supports_sdpa', True))
+    except Exception: return model_type not in ('gemma2',)
 
 # %% ../nbs/01a_meta.ipynb #9ab66512
 class Tracker:
