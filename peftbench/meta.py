@@ -1,4 +1,4 @@
-"""The recipe's model with its adapter, built without weights: for parameter counts, model cards and traced estimates.
+"""The recipe's model with its adapter, built without weights or counted from the architecture: for parameter counts, model cards and the memory estimates.
 
 Docs: https://peftbench.github.io/peftbench/meta.html.md"""
 
