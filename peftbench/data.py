@@ -9,7 +9,8 @@ from __future__ import annotations
 import html, warnings
 from dataclasses import dataclass
 from typing import Any
-from .translate import DataError, SHAPE_COLUMNS, OPTIONAL, CHAT_TEMPLATES, row_problem, resolve_template, examples
+from .translate import DataError, SHAPE_COLUMNS, OPTIONAL, CHAT_TEMPLATES
+from .translate import row_problem, resolve_template, examples
 from .translate import BUILDERS, ROLES, ALIASES, TEMPLATES, render  # noqa: F401 (offered here too)
 from .recipe import Recipe, Hardware
 from .files import check_source, _quiet, _source, _why
@@ -29,7 +30,8 @@ PREFERENCE = {'chosen', 'rejected'}  # the columns of preference pairs, which su
 def _fits(cols) -> str:
     "The shapes `cols` would fit, and what each lacks, as words."
     full = [s for s, need in SHAPE_COLUMNS.items() if need <= cols]
-    part = [f"{s} (lacks {', '.join(sorted(need - cols))})" for s, need in SHAPE_COLUMNS.items() if need & cols and not need <= cols]
+    part = [f"{s} (lacks {', '.join(sorted(need - cols))})" for s, need in SHAPE_COLUMNS.items()
+            if need & cols and not need <= cols]
     return ', '.join(full + part) or 'no shape'
 
 def _needs() -> str: return '; '.join(f"{s}: {', '.join(sorted(c))}" for s, c in SHAPE_COLUMNS.items())
@@ -39,22 +41,24 @@ def detect_shape(columns) -> str:
     cols = set(columns)
     for shape, need in SHAPE_COLUMNS.items():
         if need <= cols: return shape
-    if cols >= PREFERENCE: raise DataError(f"columns {sorted(cols)} hold preference pairs (chosen/rejected), which supervised fine-tuning "
-                                           "cannot use; train them with a preference method (e.g. TRL's DPOTrainer)")
+    if cols >= PREFERENCE:
+        raise DataError(f"columns {sorted(cols)} hold preference pairs (chosen/rejected), which supervised fine-tuning cannot use; "
+                        "train them with a preference method (e.g. TRL's DPOTrainer)")
     raise DataError(f"cannot tell the data's shape from its columns {sorted(cols)}, which fit {_fits(cols)}; "
-                    f"the shapes need ({_needs()}); "
-                    "rename the columns with data.columns (e.g. {'prompt': 'question', 'completion': 'answer'}) or set data.shape")
+                    f"the shapes need ({_needs()}); rename the columns with data.columns "
+                    "(e.g. {'prompt': 'question', 'completion': 'answer'}) or set data.shape")
 
 def check_columns(columns, shape: str):
     "A `DataError` if `columns` lack what `shape` needs, naming the columns there are and the shapes they fit."
     cols = set(columns)
     missing = SHAPE_COLUMNS[shape] - cols
-    if missing: raise DataError(f"data.shape is {shape!r} but the data has no column {', '.join(map(repr, sorted(missing)))}; its columns "
-                                f"{sorted(cols)} fit {_fits(cols)}; rename columns with data.columns or set data.shape")
+    if missing:
+        raise DataError(f"data.shape is {shape!r} but the data has no column {', '.join(map(repr, sorted(missing)))}; "
+                        f"its columns {sorted(cols)} fit {_fits(cols)}; rename columns with data.columns or set data.shape")
 
 # %% ../nbs/04_data.ipynb #27025c00
 def clean(rows, shape: str, where=None) -> tuple[list[int], list[str]]:
-    "The indices of the usable `rows` of `shape`, and a sentence for each kind of problem in the others (`where(i)` names row `i`)."
+    "Indices of the usable `rows` of `shape`, and a sentence per kind of problem in the rest (`where(i)` names row `i`)."
     good, bad = [], {}
     for i, row in enumerate(rows):
         why = row_problem(row, shape)
@@ -69,12 +73,12 @@ def clean(rows, shape: str, where=None) -> tuple[list[int], list[str]]:
 
 # %% ../nbs/04_data.ipynb #f615f220
 def tokenize(recipe: Recipe, ds, tokenizer):
-    "`ds` prepared as TRL's `SFTTrainer` prepares it (`input_ids`, `labels` -100 where no loss), before truncation and packing."
+    "`ds` as TRL's `SFTTrainer` prepares it (`input_ids`, `labels` -100 where no loss), before truncation and packing."
     from types import SimpleNamespace
     from trl import SFTTrainer
-    args = recipe.sft_config(Hardware(), max_length=None, packing=False, bf16=False, fp16=False, use_cpu=True, optim='adamw_torch',
-                             torch_compile=False, use_liger_kernel=False, eval_strategy='no', load_best_model_at_end=False,
-                             shuffle_dataset=False, dataset_num_proc=None)
+    args = recipe.sft_config(Hardware(), max_length=None, packing=False, bf16=False, fp16=False, use_cpu=True,
+                             optim='adamw_torch', torch_compile=False, use_liger_kernel=False, eval_strategy='no',
+                             load_best_model_at_end=False, shuffle_dataset=False, dataset_num_proc=None)
     col = args.completion_only_loss
     col = ('prompt' in ds.column_names) if col is None else col
     me = SimpleNamespace(_tokenizer=tokenizer, chat_template=None, completion_only_loss=col)
@@ -86,23 +90,28 @@ def tokenizer_for(recipe: Recipe):
     recipe.check_types()  # a quoted 'false' never reaches trust_remote_code
     from peftbench.catalog import resolve_model, hub_options, ModelError
     m = recipe.model
+    cannot = f"cannot load the tokenizer of model '{m.name}' to format the data"
     try: where = hub_options(m.name)  # offline, an uncached Hub id fails here at once
-    except ModelError as e: raise DataError(f"cannot load the tokenizer of model '{m.name}' to format the data: {e}") from None
+    except ModelError as e: raise DataError(f"{cannot}: {e}") from None
     from transformers import AutoTokenizer
-    try: tok = AutoTokenizer.from_pretrained(resolve_model(m.name), revision=m.revision, trust_remote_code=m.trust_remote_code, **where)
-    except Exception as e: raise DataError(f"cannot load the tokenizer of model '{m.name}' to format the data: {_why(e)}") from None
+    try: tok = AutoTokenizer.from_pretrained(resolve_model(m.name), revision=m.revision, trust_remote_code=m.trust_remote_code,
+                                             **where)
+    except Exception as e: raise DataError(f"{cannot}: {_why(e)}") from None
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
 
 def _columns(rows) -> list[str]:
+    "The columns of `rows`: a `Dataset`'s, or the keys of the first 1000 dicts."
     if hasattr(rows, 'column_names'): return rows.column_names
     return list(dict.fromkeys(k for r in rows[:1000] for k in r))
 
 def _rename(rows, columns: dict):
+    "`rows` with columns renamed as `data.columns` says (shape column -> source column)."
     have = _columns(rows)
     for dst, src in columns.items():
         if src not in have:
-            raise DataError(f"data.columns takes {dst!r} from the column {src!r}, which the data lacks; its columns are {have}")
+            raise DataError(f"data.columns takes {dst!r} from the column {src!r}, which the data lacks; "
+                            f"its columns are {have}")
     if hasattr(rows, 'rename_columns'): return rows.rename_columns({s: d for d, s in columns.items() if s != d})
     back = {s: d for d, s in columns.items()}
     return [{back.get(k, k): v for k, v in r.items()} for r in rows]
@@ -122,7 +131,8 @@ def shapes_of(rows, columns) -> dict:
 def _rows(recipe: Recipe, source, split: str, notes: list, counts: dict):
     "The clean rows of one split as a `Dataset`, and their shape."
     from datasets import Dataset
-    d, what = recipe.data, f'data set {source!r}' if isinstance(source, str) else f'the in-memory {type(source).__name__}'
+    what = f'data set {source!r}' if isinstance(source, str) else f'the in-memory {type(source).__name__}'
+    d = recipe.data
     rows, where = _source(source, split)
     try:
         if d.columns: rows = _rename(rows, d.columns)
@@ -171,13 +181,14 @@ def _lengths(recipe: Recipe, dd, tok, notes: list, counts: dict):
     "Count the examples of each split longer than `data.max_length` (TRL cuts them), as notes and counts."
     L, load = recipe.data.max_length, (lambda: tok) if tok is not None else (lambda: tokenizer_for(recipe))
     for k, ds in dd.items():
-        near = [i for i, ex in enumerate(ds) if len(_text_of(ex, tok).encode()) + 8 > L]  # no token spans less than a byte
+        # no token spans less than a byte, so only examples of more than L bytes (with a margin) can be too long
+        near = [i for i, ex in enumerate(ds) if len(_text_of(ex, tok).encode()) + 8 > L]
         if near: tok = tok or load()
         lens = [len(x) for x in tokenize(recipe, ds.select(near), tok)['input_ids']] if near else []
         long = [m for m in lens if m > L]
         counts.setdefault(k, {}).update(examples=len(ds), truncated=len(long))
-        if long: notes.append(f"{k}: {len(long)} of {len(ds)} examples are longer than data.max_length ({L} tokens) and are cut to it "
-                              f"(the longest has {max(long)}); raise data.max_length or shorten them")
+        if long: notes.append(f"{k}: {len(long)} of {len(ds)} examples are longer than data.max_length ({L} tokens) "
+                              f"and are cut to it (the longest has {max(long)}); raise data.max_length or shorten them")
 
 def _positions(recipe: Recipe) -> str | None:
     "A note when `data.max_length` is beyond the positions the model has (its `max_position_embeddings`)."
@@ -186,11 +197,11 @@ def _positions(recipe: Recipe) -> str | None:
     except Exception: return None  # the model's own loading says why
     asked = recipe.data.max_length
     if pos and asked > pos:
-        return (f"data.max_length ({asked}) is beyond the {pos} positions of model '{recipe.model.name}' (max_position_embeddings), "
-                f"so longer examples may train badly or fail; lower data.max_length to {pos}")
+        return (f"data.max_length ({asked}) is beyond the {pos} positions of model '{recipe.model.name}' "
+                f"(max_position_embeddings), so longer examples may train badly or fail; lower data.max_length to {pos}")
 
 def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True):
-    "A `DatasetDict` of `train` (and `eval`: `data.eval_split` or `data.eval_fraction`) in a shape TRL trains on, with `notes`, `counts`."
+    "A `DatasetDict` of `train` (and `eval`: `data.eval_split` or `data.eval_fraction`) as TRL trains on it, with `notes`, `counts`."
     recipe.check_types()
     from datasets import DatasetDict
     d, notes, counts = recipe.data, [], {'train': {}}
@@ -230,23 +241,25 @@ def _stats(ids, labels, L: int, packing: bool, eos) -> tuple[dict, list[str]]:
     lost, tlost = sum(lens[i] - L for i in long), sum(trained[i] - kept[i] for i in long)
     emptied = [i for i in long if kept[i] == 0] if not packing else []
     none = [i for i in range(n) if trained[i] == 0]
-    no_eos = [i for i in range(n) if trained[i] and lens[i] <= L and eos not in [l for l in labels[i] if l != -100][-3:]]
+    last = lambda i: [l for l in labels[i] if l != -100][-3:]  # the last trained tokens
+    no_eos = [i for i in range(n) if trained[i] and lens[i] <= L and eos not in last(i)]
     tokens = sum(min(m, L) for m in lens)
     s = dict(examples=n, tokens=sum(lens), mean_length=round(sum(lens) / max(n, 1), 1), longest=max(lens, default=0),
-             trained_tokens=sum(kept), trained_share=round(sum(kept) / max(tokens, 1), 4), truncated=len(long), tokens_lost=lost,
-             trained_tokens_lost=tlost, dropped=len(emptied) + len([i for i in none if i not in emptied]))
+             trained_tokens=sum(kept), trained_share=round(sum(kept) / max(tokens, 1), 4), truncated=len(long),
+             tokens_lost=lost, trained_tokens_lost=tlost, dropped=len(emptied) + len([i for i in none if i not in emptied]))
     notes = []
     if long:
         w = max(long, key=lambda i: lens[i])
         notes.append(f"{len(long)} of {n} examples are longer than data.max_length ({L}) and lose {lost} tokens "
-                     f"({tlost} of them trained); the longest, example {w}, has {lens[w]}: raise data.max_length or shorten them")
+                     f"({tlost} of them trained); the longest, example {w}, has {lens[w]}: "
+                     "raise data.max_length or shorten them")
     if emptied: notes.append(f"{len(emptied)} examples keep no trained token within data.max_length ({L}), "
                              f"so TRL drops them (first: example {emptied[0]})")
-    if none: notes.append(f"{len(none)} examples have no trained token at all, so TRL drops them (first: example {none[0]}); "
-                          "check the prompt/completion split")
-    if no_eos: notes.append(f"{len(no_eos)} of {n} examples do not end their trained tokens with the EOS token, so the model may not learn "
-                            f"to stop (first: example {no_eos[0]}); use a chat template that ends the answer with EOS, "
-                            "or stop generation at its end-of-turn token")
+    if none: notes.append(f"{len(none)} examples have no trained token at all, so TRL drops them "
+                          f"(first: example {none[0]}); check the prompt/completion split")
+    if no_eos: notes.append(f"{len(no_eos)} of {n} examples do not end their trained tokens with the EOS token, "
+                            f"so the model may not learn to stop (first: example {no_eos[0]}); "
+                            "use a chat template that ends the answer with EOS, or stop generation at its end-of-turn token")
     return s, notes
 
 # %% ../nbs/04_data.ipynb #912fdfb7
@@ -279,12 +292,14 @@ class Preview:
     def _summary(self):
         s = self.stats
         return (f"{s['examples']} examples, {s['tokens']} tokens (mean {s['mean_length']}, longest {s['longest']}); "
-                f"{s['trained_share']:.1%} of the tokens kept are trained; {s['truncated']} truncated ({s['tokens_lost']} tokens lost)")
+                f"{s['trained_share']:.1%} of the tokens kept are trained; "
+                f"{s['truncated']} truncated ({s['tokens_lost']} tokens lost)")
 
     def __str__(self):
         out = []
         for i in range(len(self.examples)):
-            out += [f'--- {self._head(i)}', ''.join(f'[[{t}]]' if on else t for t, on in self.segments(i)) + ('✂' if self._cut(i) else '')]
+            text = ''.join(f'[[{t}]]' if on else t for t, on in self.segments(i))
+            out += [f'--- {self._head(i)}', text + ('✂' if self._cut(i) else '')]
         return '\n'.join(out + ['', self._summary()] + [f'- {n}' for n in self.notes])
 
     __repr__ = __str__
@@ -307,15 +322,17 @@ class Preview:
         "A plotly histogram of the tokens per example, with `max_length` marked."
         import plotly.graph_objects as go
         fig = go.Figure(go.Histogram(x=self.lengths, nbinsx=40, marker_color='#4c78a8'))
-        fig.add_vline(x=self.max_length, line_dash='dash', line_color='red', annotation_text=f'max_length {self.max_length}')
+        fig.add_vline(x=self.max_length, line_dash='dash', line_color='red',
+                      annotation_text=f'max_length {self.max_length}')
         fig.update_layout(title='Tokens per example', xaxis_title='tokens', yaxis_title='examples', height=300,
                           margin=dict(t=40, b=40, l=40, r=20), bargap=0.05)
         return fig
 
 # %% ../nbs/04_data.ipynb #19588787
-def preview(recipe: Recipe, n: int = 3, tokenizer=None, source=None, split: str = 'train', limit: int | None = 5000) -> Preview:
+def preview(recipe: Recipe, n: int = 3, tokenizer=None, source=None, split: str = 'train',
+            limit: int | None = 5000) -> Preview:
     "The first `n` examples of `split` as the model will see them, with statistics over up to `limit` examples."
-    check_source(recipe.data.source if source is None else source, recipe.data.split)  # fail before loading the tokenizer
+    check_source(recipe.data.source if source is None else source, recipe.data.split)  # before the tokenizer loads
     tok = tokenizer if tokenizer is not None else tokenizer_for(recipe)
     dd = load_data(recipe, tok, source, lengths=False)  # the statistics below count what truncation cuts
     if split not in dd: raise DataError(f"there is no {split!r} split to preview; there is {', '.join(map(repr, dd))}")

@@ -20,7 +20,8 @@ SCAN_BYTES = 64 * 2**20  # files up to this size are checked line by line before
 def _kind(f: Path) -> str: return BUILDERS.get(f.suffix, '')
 
 _SHOW = {'json': 'each row is an object, e.g. {"prompt": "...", "completion": "..."}',
-         'csv': 'the first line names the columns, each further line is a row', 'text': 'each line is a row', 'parquet': ''}
+         'csv': 'the first line names the columns, each further line is a row',
+         'text': 'each line is a row', 'parquet': ''}
 
 def _json_lines(s: str) -> list[int]:
     "The line numbers of the items of the JSON array `s` (already known to parse)."
@@ -32,7 +33,8 @@ def _json_lines(s: str) -> list[int]:
         i = dec.raw_decode(s, i)[1]
 
 def _what(v) -> str:
-    return {list: 'a list', str: 'a string', bool: 'true/false', type(None): 'null', dict: 'an object'}.get(type(v), 'a number')
+    names = {list: 'a list', str: 'a string', bool: 'true/false', type(None): 'null', dict: 'an object'}
+    return names.get(type(v), 'a number')
 
 def _not_json(f: Path, n: int, e: json.JSONDecodeError, each: str) -> str:
     return f"data file '{f}' line {n} is not valid JSON ({e.msg}, column {e.colno}); {each}"
@@ -94,7 +96,7 @@ def _check_parquet(f: Path) -> tuple[str | None, list[int]]:
     return (f"data file '{f}' has no rows" if n == 0 else None), []
 
 def check_file(f, full: bool | None = None) -> tuple[str | None, list[int]]:
-    "Why data file `f` cannot be read, naming it and the line (or None), and the line of each row where known (JSON, CSV, text)."
+    "Why data file `f` cannot be read, naming it and the line (or None); and each row's line where known (JSON, CSV, text)."
     f = Path(f)
     if f.is_dir(): return (f"data.source '{f}' is a folder, not a {f.suffix} file, and holds no data files; "
                            f"point data.source at a file or a folder of {', '.join(BUILDERS)} files"), []
@@ -106,10 +108,12 @@ def check_file(f, full: bool | None = None) -> tuple[str | None, list[int]]:
     with open(f, 'rb') as fh: b = fh.read() if full else fh.read(1 << 16)
     line = lambda at: b.count(b'\n', 0, at) + 1
     if b'\0' in b:
-        return f"data file '{f}' is not text: it holds binary bytes (line {line(b.index(0))}); a {f.suffix} file must be UTF-8 text", []
+        return (f"data file '{f}' is not text: it holds binary bytes (line {line(b.index(0))}); "
+                f"a {f.suffix} file must be UTF-8 text"), []
     try: s = b.decode('utf-8-sig') if full else None
     except UnicodeDecodeError as e:
-        return f"data file '{f}' line {line(e.start)} is not UTF-8 text (byte 0x{b[e.start]:02x}); save the file as UTF-8", []
+        return (f"data file '{f}' line {line(e.start)} is not UTF-8 text (byte 0x{b[e.start]:02x}); "
+                "save the file as UTF-8"), []
     if s is None: return None, []
     if not s.strip(): return f"data file '{f}' holds only blank lines; it needs rows ({_SHOW.get(kind)})", []
     if kind == 'json': return _check_json(f, s)
@@ -124,7 +128,8 @@ def _split_spec(split: str) -> tuple[str, str]:
     "The split's name and its slice ('' when it has none)."
     m = re.fullmatch(r'\s*([\w.-]+)\s*(\[.*\])?\s*', split or '')
     if not m:
-        raise DataError(f"cannot read the split {split!r}; write a name, optionally sliced: 'train', 'train[:2000]', 'test[10%:]'")
+        raise DataError(f"cannot read the split {split!r}; write a name, optionally sliced: "
+                        "'train', 'train[:2000]', 'test[10%:]'")
     return m.group(1), m.group(2) or ''
 
 def _take(rows, sl: str):
@@ -186,7 +191,7 @@ def _load_files(p: Path, split: str):
         if why: raise DataError(why)
         locs += [(f, n) for n in lines]
     try:
-        with _quiet(): ds = load_dataset(BUILDERS[files[0].suffix], data_files={name: list(map(str, files))}, split=name)
+        with _quiet(): ds = load_dataset(BUILDERS[files[0].suffix], data_files={name: [str(f) for f in files]}, split=name)
     except Exception as e:
         for f in files:
             why = check_file(f, full=True)[0]
@@ -201,14 +206,16 @@ def _in_memory(obj, split: str):
     from datasets import Dataset, DatasetDict
     name, sl = _split_spec(split)
     if isinstance(obj, DatasetDict):
-        if name not in obj: raise DataError(f"the DatasetDict has no {name!r} split; it has {', '.join(map(repr, obj))}")
+        if name not in obj:
+            raise DataError(f"the DatasetDict has no {name!r} split; it has {', '.join(map(repr, obj))}")
         obj = obj[name]
     elif type(obj).__name__ == 'DataFrame': obj = obj.to_dict('records')
     elif isinstance(obj, tuple): obj = list(obj)
     if isinstance(obj, list) and not all(isinstance(r, dict) for r in obj):
         raise DataError('in-memory data must be a list of dicts (one per row)')
     if not isinstance(obj, (list, Dataset)):
-        raise DataError(f"data must be a path, a Hub id, a DataFrame, a list of dicts or a Dataset, got {type(obj).__name__}")
+        raise DataError(f"data must be a path, a Hub id, a DataFrame, a list of dicts or a Dataset, "
+                        f"got {type(obj).__name__}")
     return _take(obj, sl)
 
 # %% ../nbs/03c_files.ipynb #1e9c9d8b
@@ -225,7 +232,7 @@ def _hub_offline(on: bool):
     return cm()
 
 def _hub_dataset(source: str, split: str = 'train') -> bool:
-    "Whether Hub data set `source` must come from the local cache (the catalog's `hub_local_only`); a `DataError` if from nowhere."
+    "Whether Hub data set `source` must come from the cache (the catalog's `hub_local_only`); a `DataError` if from nowhere."
     from peftbench.catalog import hub_local_only, HubError
     try: return hub_local_only(source, 'dataset')
     except HubError as e: raise DataError(f"could not load data set '{source}' (split {split!r}): {e}") from None
@@ -239,7 +246,8 @@ def _source(source, split: str = 'train'):
     if source == 'pico':
         from peftbench.pico import task_dataset, TASK_FILES
         name, sl = _split_spec(split)
-        if name not in TASK_FILES: raise DataError(f"pico has the splits {', '.join(map(repr, TASK_FILES))}, not {name!r}")
+        if name not in TASK_FILES:
+            raise DataError(f"pico has the splits {', '.join(map(repr, TASK_FILES))}, not {name!r}")
         return _take(task_dataset(name), sl), _row
     p = Path(source).expanduser()
     if p.exists(): return _load_files(p, split)
@@ -253,7 +261,7 @@ def _source(source, split: str = 'train'):
                         "check the id and your network, or pass a local file") from None
 
 def check_source(source, split: str = 'train'):
-    "A `DataError` now, before slow imports, if `source` cannot be read: a missing or malformed file, an uncached Hub id offline."
+    "A `DataError` now, before slow imports, if `source` cannot be read: a missing or bad file, an uncached Hub id offline."
     if not isinstance(source, str) or source == 'pico': return
     p = Path(source).expanduser()
     if p.exists():

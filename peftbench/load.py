@@ -22,7 +22,7 @@ class LoadError(ModelError):
     "A model or tokenizer that cannot be loaded, with what to change."
 
 def model_options(recipe: Recipe) -> dict:
-    "`from_pretrained` options for where the model comes from (the catalog's `hub_options`); a `LoadError` if from nowhere."
+    "`from_pretrained` options for where the model comes from (catalog's `hub_options`); a `LoadError` if from nowhere."
     recipe.check_types()  # a quoted 'false' never reaches trust_remote_code
     try: return hub_options(recipe.model.name)
     except HubError as e: raise LoadError(f"cannot load model '{recipe.model.name}': {e}") from None
@@ -73,7 +73,8 @@ def linear_layers(model) -> list[str]:
     "Names (last component) of the model's linear layers that an adapter can target; the output head excluded."
     import torch
     out = model.get_output_embeddings() if hasattr(model, 'get_output_embeddings') else None
-    return sorted({n.split('.')[-1] for n, m in model.named_modules() if n and isinstance(m, torch.nn.Linear) and m is not out})
+    linear = lambda m: isinstance(m, torch.nn.Linear) and m is not out
+    return sorted({n.split('.')[-1] for n, m in model.named_modules() if n and linear(m)})
 
 def _check_targets(recipe, model):
     "A `LoadError` for a name in a list of `adapter.target_modules` that is not a linear layer of `model`."
@@ -88,7 +89,7 @@ def _check_targets(recipe, model):
                             f"its linear layers are: {', '.join(have)}")
 
 def _check_saved(recipe, model):
-    "A `LoadError` for a name in `adapter.modules_to_save` that ends no module name of `model` (peft matches by suffix)."
+    "A `LoadError` for a name in `adapter.modules_to_save` that ends no module name of `model` (peft matches suffixes)."
     ms = recipe.adapter.modules_to_save
     if not ms: return
     names = [n for n, _ in model.named_modules() if n]
