@@ -26,9 +26,9 @@ BYTES = {'float32': 4, 'bfloat16': 2, 'float16': 2}
 ALLOC_FACTOR = 1.05  # reserved / allocated: the caching allocator's rounding and fragmentation
 WORKSPACE = 64*MiB  # cuBLAS / cuBLASLt workspaces and small buffers, through the allocator
 TIGHT = 0.9  # above this share of the GPU's memory the verdict is 'tight'
-LOGIT_TILE = (4096, 32768)  # TRL's fused LM head projects tokens x vocabulary in tiles of this size, never the full logits
-REAL_RUN = {'default': 1.12, 'expandable_segments': 1.05}  # GPU runs: reserved / peak allocated after 150 variable-length steps
-GPU_MODELLED = {  # the terms whose formulas come from measurements on a GPU (the CPU's bitsandbytes kernels take other paths)
+LOGIT_TILE = (4096, 32768)  # TRL's fused LM head: tiles of tokens x vocabulary, never the full logits
+REAL_RUN = {'default': 1.12, 'expandable_segments': 1.05}  # reserved / peak allocated, 150 variable-length steps on a GPU
+GPU_MODELLED = {  # terms whose formulas come from GPU measurements (the CPU's bitsandbytes kernels differ)
     'int8': "LLM.int8 keeps each 8-bit linear's input for its backward outside autograd's saved tensors (checkpointing cannot drop it)",
     'kbit': "k-bit linears return their input's dtype: the gated MLP's saved tensors are fp32 after k-bit preparation",
     'real_run': "a long run's reserved memory: fragmentation of the caching allocator by batches of changing shapes"}
@@ -51,14 +51,14 @@ class MemoryEstimate:
     title: str = ''
     trainable_params: int = 0
     notes: list = field(default_factory=list)
-    rough: list = field(default_factory=list)  # the parts the analytic formulas do not model: the result is a rough estimate
-    real_run: dict = field(default_factory=dict)  # reserved bytes after a long run of variable-length batches, per allocator setting
+    rough: list = field(default_factory=list)  # the parts the formulas do not model: a rough estimate
+    real_run: dict = field(default_factory=dict)  # reserved after a long variable-length run, per allocator setting
     allocator: str = 'expandable_segments'  # the allocator setting a run will use (`alloc_setting()`)
     from_gpu: dict = field(default_factory=dict)  # term -> why its formula was set from GPU measurements
 
     @property
     def real_run_bytes(self):
-        "What the GPU shows at the end of a real run (reserved after many variable-length batches, plus the CUDA context)."
+        "What the GPU shows after a real run: reserved after many variable-length batches, plus the CUDA context."
         return int(self.real_run.get(self.allocator, self.peak_reserved_bytes) + self.terms.get('cuda_context', 0))
 
     @property
@@ -118,10 +118,10 @@ def _opt_state(opt: str, shape, nbytes: int) -> float:
     return 0.0
 
 def _step_temp(opt: str, tensors: list, cuda: bool) -> float:
-    "Temporaries of the optimizer step: foreach AdamW copies the group (sqrt of v); Adafactor makes fp32 copies of one tensor."
+    "Temporaries of the optimizer step: foreach AdamW copies the group (sqrt of v); Adafactor fp32 copies of one tensor."
     if not tensors: return 0.0
     if opt == 'adamw_torch': return sum(_numel(s)*k*b for s, k, b in tensors) if cuda else max(_numel(s)*b for s, k, b in tensors)
-    if opt == 'adafactor': return max(4*_numel(s)*(4 if b < 4 else 2) for s, k, b in tensors)  # fp32 grad, param, grad**2 and its sum
+    if opt == 'adafactor': return max(4*_numel(s)*(4 if b < 4 else 2) for s, k, b in tensors)  # fp32 grad, param, grad**2, its sum
     return 0.0
 
 # %% ../nbs/02_memory.ipynb #79a26da1
@@ -158,7 +158,7 @@ class _Step:
     @property
     def quantized(self) -> bool: return self.recipe.quantization.mode != 'none'
     @property
-    def adapter_bytes(self) -> int: return 2 if self.quantized else 4  # SFTTrainer keeps a quantized model's adapter in bf16 (QLoRA)
+    def adapter_bytes(self) -> int: return 2 if self.quantized else 4  # a quantized model's adapter is bf16 (QLoRA)
 
 def _step(r: Recipe, gpu) -> _Step:
     "The facts of one training step of `r` on `gpu`."
@@ -173,7 +173,7 @@ def _step(r: Recipe, gpu) -> _Step:
 
 # %% ../nbs/02_memory.ipynb #f4b0ef49
 def _layer_act(st: _Step) -> tuple[float, float, float]:
-    "Bytes saved by one decoder layer for the backward pass: (per token, per layer), and autocast's weight copies among them."
+    "Bytes one decoder layer saves for the backward: (per token, per layer), and autocast's weight copies among them."
     a, ad, m = st.arch, st.recipe.adapter, st.recipe.adapter.method
     h, i, q, kv, nh = a.hidden_size, a.intermediate_size, a.q_dim, a.kv_dim, a.num_heads
     c, s, amp, hs = st.compute, st.row, st.amp, st.stream
@@ -186,7 +186,7 @@ def _layer_act(st: _Step) -> tuple[float, float, float]:
     if m == 'full':
         cast = c*a.linear_params/a.num_layers if amp and st.weight != c else 0.0
         return x + c*(2*h + a.norms_per_layer*h + i), cast, cast
-    ranked = st.method.input_dropout  # the (dropped) input runs through a projection to rank r: the LoRA family, AdaLoRA, VeRA
+    ranked = st.method.input_dropout  # the (dropped) input is projected to rank r: LoRA family, AdaLoRA, VeRA
     drop = ad.dropout if ranked else 0
     ab = st.adapter_bytes  # the adapter's dtype
     ac = c if amp else ab  # the dtype its matmuls run in (autocast casts the fp32 adapter's inputs to c)
@@ -207,14 +207,14 @@ def _layer_act(st: _Step) -> tuple[float, float, float]:
             if ac != ab: cast += ac*ad.r*(di + do)  # autocast's low-precision copies of A and B, kept for the backward
         if m == 'dora':
             x += 2*ac*do  # the base output and the scaled adapter output, each multiplied by the magnitude's scale
-            if w != ab or ac != ab: per_layer += ac*di*do  # the base weight, cast (or dequantised) for the input, kept for its gradient
+            if w != ab or ac != ab: per_layer += ac*di*do  # the base weight, cast or dequantised, kept for its gradient
         if m == 'vera': x += ac*do
-    x += sum(c*di for o, g, di in shared if not o)  # inputs shared by targets when no cast is needed (o_proj's is SDPA's output)
+    x += sum(c*di for o, g, di in shared if not o)  # inputs shared by targets needing no cast (o_proj's: SDPA's output)
     return x, per_layer + cast, cast
 
 # %% ../nbs/02_memory.ipynb #3e8d6e9f
 def _delta_weights(st: _Step) -> float:
-    "LoHa / LoKr build each targeted layer's full delta weight and keep it for the backward pass (LoKr: autocast's copy)."
+    "LoHa / LoKr keep each targeted layer's full delta weight for the backward pass (LoKr: autocast's copy)."
     m, a, targets = st.recipe.adapter.method, st.arch, st.targets
     if m == 'loha': return 3 * 4 * a.num_layers * sum(i*o for i, o in targets.values())
     if m != 'lokr': return 0.0
@@ -222,8 +222,8 @@ def _delta_weights(st: _Step) -> float:
     return (st.compute if st.amp else 4) * layers * sum(i*o for i, o in targets.values())
 
 def _int8_inputs(a: Arch, c: int, hs: int) -> float:
-    "Bytes per token and layer that LLM.int8 linears keep for their backward in `ctx.tensors` (outside autograd's hooks)."
-    ins = {'qkv': hs*a.hidden_size, 'o': c*a.q_dim, 'mlp': hs*a.hidden_size, 'down': hs*a.intermediate_size}  # each distinct input
+    "Bytes per token and layer LLM.int8 linears keep in `ctx.tensors` (outside autograd's hooks): each distinct input."
+    ins = {'qkv': hs*a.hidden_size, 'o': c*a.q_dim, 'mlp': hs*a.hidden_size, 'down': hs*a.intermediate_size}
     return sum(ins.values())
 
 # %% ../nbs/02_memory.ipynb #4cddf7cf
@@ -234,10 +234,10 @@ def _head(st: _Step) -> tuple[float, float]:
     full = st.recipe.adapter.method == 'full'
     h, V = a.hidden_size, a.vocab_size
     n, v = min(T, LOGIT_TILE[0]), min(V, LOGIT_TILE[1])
-    kept = T*h*hs + 7*4*T  # hidden-state copy (in the residual stream's dtype) and per-token statistics, saved for the backward
+    kept = T*h*hs + 7*4*T  # the hidden states (stream dtype) and per-token statistics, for the backward
     cast = v*h*c if w_head != c else 0  # a slice of the head's weight cast to the compute dtype
     tile = n*v*c + cast
-    g_head = 4*V*h + (V*h*w_head if w_head < 4 else 0) if full else 0  # full fine-tuning: the head's fp32 gradient, cast to its dtype
+    g_head = 4*V*h + (V*h*w_head if w_head < 4 else 0) if full else 0  # full: the head's fp32 gradient, cast
     return kept + tile, kept + tile + cast + 4*T*h + (T*h*c if hs != c else 0) + g_head
 
 # %% ../nbs/02_memory.ipynb #6943ae09
@@ -249,24 +249,24 @@ def _saved(st: _Step) -> dict:
     int8 = _int8_inputs(a, st.compute, st.stream) * T if r.quantization.mode == '8bit' else 0.0
     layer = per_token * T + per_layer
     head = T * (4*a.hidden_size + (2*st.compute*a.hidden_size if full else 0)) + (T*st.row if st.padded else 0)
-    per_layer_kept = st.stream * a.hidden_size * T if r.training.gradient_checkpointing else layer  # a checkpoint, or everything
+    per_layer_kept = st.stream * a.hidden_size * T if r.training.gradient_checkpointing else layer  # a checkpoint, or all
     kept = a.num_layers * per_layer_kept + a.num_layers * int8
     return dict(layer=layer, int8=int8, head=head, cast=cast, total=kept + head + _delta_weights(st))
 
 def _buffers(st: _Step) -> float:
-    "Transient buffers: workspaces, the inputs, the current layer's dequantised or cast weight, the method's temporaries."
+    "Transient buffers: workspaces, inputs, the current layer's dequantised or cast weight, the method's temporaries."
     a, c, m, mode = st.arch, st.compute, st.recipe.adapter.method, st.recipe.quantization.mode
     big = max(i*o for i, o in a.linears.values())
     out = WORKSPACE + st.tokens*8*3  # workspaces, input ids / labels / positions
     if mode == '8bit': out += big * st.stream  # the backward's dequantised int8 weight, in its input's dtype
     elif mode != 'none' or st.weight != c: out += big * c  # the current layer's weight, dequantised or cast
     if m == 'lokr': out += 4 * big  # the fp32 Kronecker product before autocast's copy
-    if m == 'dora':  # DoRA's weight norm of W + BA, computed as B(A(I)) with an identity of d_in x d_in in the adapter's dtype
+    if m == 'dora':  # DoRA's weight norm of W + BA, as B(A(I)) with a d_in x d_in identity in the adapter's dtype
         out += big * (4 + c) + st.adapter_bytes * max(i for i, o in st.targets.values())**2
     return out
 
 def _backward_temp(st: _Step) -> float:
-    "Temporaries of one layer's backward: gradients of the hidden states and the MLP (and of a recomputed down_proj adapter)."
+    "Temporaries of one layer's backward: gradients of the hidden states and the MLP (and a recomputed down_proj adapter's)."
     r, a, T = st.recipe, st.arch, st.tokens
     out = T * (8*a.hidden_size + 2*st.compute*a.intermediate_size)
     if r.training.gradient_checkpointing and 'down_proj' in st.targets and st.method.low_rank:
@@ -275,7 +275,7 @@ def _backward_temp(st: _Step) -> float:
     return out
 
 def _phases(st: _Step, tensors: list, frozen: float) -> dict:
-    "Each phase of a step, term by term: forward, the loss's backward, the layers' backward, its end, the optimizer step."
+    "Each phase of a step, term by term: forward, loss backward, backward, end of backward, optimizer step."
     r, t, a = st.recipe, st.recipe.training, st.arch
     full = r.adapter.method == 'full'
     grads = sum(_numel(s)*k*b for s, k, b in tensors)
@@ -291,7 +291,7 @@ def _phases(st: _Step, tensors: list, frozen: float) -> dict:
     head_fwd, head_bwd = _head(st)
     last = saved['head'] + saved['layer']  # at the end of the backward: the head's inputs and one layer's saved tensors
     step_temp = _step_temp(t.optimizer, tensors, st.hw.cuda)
-    early = max(accumulated, head_grad)  # gradients before the layers' backward: accumulated ones, or full fine-tuning's head
+    early = max(accumulated, head_grad)  # before the layers' backward: accumulated gradients or full's head
     return {'forward': base | dict(gradients=accumulated, activations=acts, logits=head_fwd, buffers=buffers + cache),
             'loss backward': base | dict(gradients=early, activations=acts, logits=head_bwd, buffers=buffers),
             'backward': base | dict(gradients=early, activations=acts + recompute, logits=0, buffers=buffers + backward),
@@ -299,7 +299,7 @@ def _phases(st: _Step, tensors: list, frozen: float) -> dict:
             'optimizer step': base | dict(gradients=grads, activations=0, logits=0, buffers=WORKSPACE + step_temp)}
 
 # %% ../nbs/02_memory.ipynb #8efe55a0
-TERMS = ('weights', 'adapter', 'gradients', 'optimizer', 'activations', 'logits', 'buffers')  # a training estimate's terms, in order
+TERMS = ('weights', 'adapter', 'gradients', 'optimizer', 'activations', 'logits', 'buffers')  # a training estimate's terms
 
 def _finish(terms: dict, phase: str, phases: dict, g, title, n_trainable=0, notes=()) -> MemoryEstimate:
     "The estimate from its terms at the peak: reserved memory through the allocator's factor, plus the CUDA context."
@@ -378,7 +378,7 @@ def weight_bytes(recipe: Recipe, gpu: GPU | str | None = None) -> dict:
 
 # %% ../nbs/02_memory.ipynb #fafea04f
 def changes(r: Recipe):
-    "The memory-saving changes that apply to `r`, as (sentence, changed recipe); `suggestions` ranks them by bytes saved."
+    "The memory-saving changes that apply to `r`: (sentence, changed recipe); `suggestions` ranks them."
     t, q, a = r.training, r.quantization, r.adapter
     def v(fn):
         c = copy.deepcopy(r); fn(c); return c
@@ -418,7 +418,7 @@ def suggestions(recipe: Recipe, gpu: GPU | str | None = None) -> list[tuple[str,
 # %% ../nbs/02_memory.ipynb #38beb7f9
 def estimate_generation(recipe: Recipe, batch: int = 1, new_tokens: int = 256, gpu: GPU | str | None = None,
                         prompt_tokens: int | None = None) -> MemoryEstimate:
-    "Estimated peak GPU memory of `generate` with `batch` prompts of `prompt_tokens` (default max_length) and `new_tokens`."
+    "Estimated peak GPU memory of `generate`: `batch` prompts of `prompt_tokens` (default max_length), `new_tokens` more."
     r = recipe
     g, _, w, c = _setup(r, gpu)
     a = arch(r.model.name)

@@ -1,4 +1,4 @@
-"""The recipe's model with its adapter, built without weights or counted from the architecture: for parameter counts, model cards and the memory estimates.
+"""The recipe's model with its adapter, built without weights or counted from its architecture.
 
 Docs: https://peftbench.github.io/peftbench/meta.html.md"""
 
@@ -19,7 +19,7 @@ __all__ = ['Q4_BYTES', 'Q4_DQ_BYTES', 'quant_bytes', 'meta_model', 'count_params
 
 # %% ../nbs/01a_meta.ipynb #4652a768
 def _hf_config(name: str, revision: str | None = None, trust_remote_code: bool = False):
-    "A `transformers` config for `name`: a folder's or the local Hub cache's config.json, else built from the catalog's `Arch`."
+    "A `transformers` config for `name`: a folder's or the Hub cache's config.json, else one from the catalog's `Arch`."
     from pathlib import Path
     from transformers import AutoConfig
     local, kw = resolve_model(name), dict(revision=revision, trust_remote_code=trust_remote_code)
@@ -43,24 +43,24 @@ def quant_bytes(d_in: int, d_out: int, mode: str, double_quant: bool = False) ->
 
 # %% ../nbs/01a_meta.ipynb #3ffc4536
 def _kbit_forward(mod, mode: str):
-    "A stand-in linear's forward as bitsandbytes runs it on CUDA: the matmul in the weight's dtype, the output in the input's."
+    "A stand-in linear's forward as bitsandbytes' on CUDA: the matmul in the weight's dtype, the output in the input's."
     import torch
     import torch.nn.functional as F
-    class _Int8(torch.autograd.Function):  # MatMul8bitLt: ctx.tensors = (CAt, subA, A), outside autograd's saved-tensor hooks
+    class _Int8(torch.autograd.Function):  # MatMul8bitLt: ctx.tensors, outside autograd's hooks
         @staticmethod
         def forward(ctx, x, w):
             ctx.kept, ctx.w = x, w  # LLM.int8 keeps its input in `ctx`
             return F.linear(x.to(w.dtype), w).to(x.dtype)
         @staticmethod
         def backward(ctx, g):
-            return g.to(ctx.kept.dtype) @ ctx.w.to(ctx.kept.dtype), None  # the int8 weight dequantised in the input's dtype
+            return g.to(ctx.kept.dtype) @ ctx.w.to(ctx.kept.dtype), None  # the int8 weight, dequantised
     def forward(x):
         if mode == '8bit': return _Int8.apply(x, mod.weight)
         return F.linear(x.to(mod.weight.dtype), mod.weight).to(x.dtype)
     return forward
 
 def _stand_ins(model, r: Recipe, compute: str):
-    "k-bit preparation: every weight in fp32, the block linears stand-ins in `compute` dtype that know their quantized bytes."
+    "k-bit preparation: every weight in fp32; block linears become stand-ins in `compute` dtype that know their bytes."
     import torch
     q = r.quantization
     model.to(torch.float32)
@@ -80,7 +80,7 @@ def _with_adapter(model, r: Recipe, total_steps: int = 100):
     pc = r.peft_config(total_steps=total_steps)
     if pc is None: return model.requires_grad_(True)
     model.requires_grad_(False)
-    if hasattr(pc, 'init_lora_weights'): pc.init_lora_weights = True  # PiSSA/OLoRA/LoftQ initialise from weights, same shapes
+    if hasattr(pc, 'init_lora_weights'): pc.init_lora_weights = True  # PiSSA/OLoRA/LoftQ read weights; same shapes
     with torch.device('meta'): return get_peft_model(model, pc)
 
 def meta_model(recipe: Recipe, training: bool = False, dtype: str | None = None, compute: str | None = None,
@@ -98,7 +98,7 @@ def meta_model(recipe: Recipe, training: bool = False, dtype: str | None = None,
         if training: _for_training(model, r, compute or dtype or 'float32')
         model = _with_adapter(model, r, total_steps)
     if training and r.adapter.method != 'full':
-        if r.quantization.mode != 'none':  # SFTTrainer keeps a quantized model's adapter in bf16 (QLoRA), except DoRA's magnitude
+        if r.quantization.mode != 'none':  # a quantized model's adapter is bf16 (QLoRA), but DoRA's magnitude
             for n, p in model.named_parameters():
                 if p.requires_grad and 'lora_magnitude_vector' not in n: p.data = p.data.to(torch.bfloat16)
         if r.training.gradient_checkpointing: model.enable_input_require_grads()
@@ -188,7 +188,7 @@ def trainable(recipe: Recipe) -> int:
 
 # %% ../nbs/01a_meta.ipynb #ab002240
 def attn_used(r: Recipe, a: Arch | None = None) -> str:
-    "The attention a run will use: the recipe's, or for 'auto' what transformers picks (sdpa where supported, else eager)."
+    "The attention a run uses: the recipe's, or for 'auto' what transformers picks (sdpa where supported, else eager)."
     m = r.model.attn_implementation
     if m != 'auto': return m
     return 'sdpa' if _supports_sdpa((a or arch(r.model.name)).model_type) else 'eager'
@@ -270,7 +270,7 @@ def _fake_params(model, fm) -> dict:
 
 # %% ../nbs/01a_meta.ipynb #49d60f38
 def _fake_optimizer(r: Recipe, params):
-    "The recipe's optimizer as transformers' Trainer makes it (foreach AdamW as on CUDA); None where it cannot run on fake tensors."
+    "The recipe's optimizer as the Trainer makes it (foreach AdamW, as on CUDA); None where fake tensors cannot run it."
     import torch
     o, lr = r.training.optimizer, r.training.lr
     if o == 'adamw_torch': return torch.optim.AdamW(params, lr=lr, foreach=True)
@@ -283,7 +283,7 @@ def _fake_optimizer(r: Recipe, params):
 
 # %% ../nbs/01a_meta.ipynb #396d4168
 def _cuda_dropout(input, p=0.5, training=True, inplace=False):
-    "Dropout as CUDA runs it: `native_dropout`, which saves a 1-byte mask (the CPU path saves a mask in the input's dtype)."
+    "Dropout as CUDA runs it: `native_dropout`, saving a 1-byte mask (the CPU's path saves one in the input's dtype)."
     import torch
     if not training or p == 0: return input
     return torch.native_dropout(input, p, True)[0]
@@ -295,7 +295,7 @@ def _as_on_cuda():
     import torch.nn.functional as F
     import trl.kernels.chunked_logprob as ck
     stack = ExitStack()
-    for name in ('_forward_tile', '_backward_tile', '_addmm_fp32'):  # in-place folds and fp32 accumulation: no new tensors on CUDA
+    for name in ('_forward_tile', '_backward_tile', '_addmm_fp32'):  # in-place folds, fp32 accumulation: none on CUDA
         if hasattr(ck, name): stack.enter_context(mock.patch.object(ck, name, lambda *a, **k: None))
     stack.enter_context(mock.patch.object(F, 'dropout', _cuda_dropout))
     return stack
@@ -323,7 +323,7 @@ def _fake_batch(r: Recipe) -> dict:
     return dict(input_ids=ids, labels=torch.zeros_like(ids), **extra)
 
 def traced_run(recipe: Recipe, dtype: str, compute: str, attn: str, amp: bool, steps: int = 2) -> TracedRun:
-    "Train the recipe's meta model for `steps` steps on fake tensors (autocast to `compute` if `amp`), tracking every tensor."
+    "Train the meta model for `steps` steps on fake tensors (autocast to `compute` if `amp`), tracking every tensor."
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
     r, t = recipe, recipe.training
