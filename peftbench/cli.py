@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse, difflib, json, logging, os, platform, sys, time, warnings
 from pathlib import Path
 from .recipe import Recipe, RecipeError, Hardware
+from .translate import METHODS
+from .runlog import of, last
 
 # %% auto #0
 __all__ = ['quiet', 'Progress', 'machine', 'demo', 'main']
@@ -18,7 +20,8 @@ def quiet():
     "Silence library chatter (warnings, progress bars of data preparation) for a clean terminal."
     os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     warnings.filterwarnings('ignore')
-    for name in ('bitsandbytes', 'transformers', 'peft', 'trl', 'accelerate', 'datasets', 'torch'): logging.getLogger(name).setLevel(logging.ERROR)
+    for name in ('bitsandbytes', 'transformers', 'peft', 'trl', 'accelerate', 'datasets', 'torch'):
+        logging.getLogger(name).setLevel(logging.ERROR)
     import transformers, datasets
     transformers.logging.set_verbosity_error(); transformers.logging.disable_progress_bar(); datasets.disable_progress_bars()
 
@@ -63,7 +66,7 @@ def machine() -> dict:
     "What this ran on, for result files."
     import torch
     cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    try: cpu = next(l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('model name'))
     except (OSError, StopIteration): pass
     return dict(platform=platform.platform(), python=platform.python_version(), torch=torch.__version__, cpu=cpu, cores=os.cpu_count(),
                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
@@ -74,34 +77,36 @@ def demo(out=None, steps=300, overwrite=False, n_compare=100, show=4, file=None)
     say = lambda *a: print(*a, file=file, flush=True)
     t0 = time.time()
     quiet()
-    from peftbench.pico import demo_recipe, task_rows, task_score
+    from peftbench.pico import demo_recipe, task_rows
     from peftbench.memory import estimate
     from peftbench.load import param_report
     from peftbench.train import Run
-    from peftbench.compare import compare
+    from peftbench.compare import compare, scorer_for
     out = Path(out or f"runs/pico-demo-{time.strftime('%Y%m%d-%H%M%S')}")
     r, hw = demo_recipe(out, steps), Hardware()
     a, t = r.adapter, r.training
     run = Run(r, hw, overwrite=overwrite).prepare()  # first: a folder holding another run is refused before anything is printed
     say(f'peftbench demo: LoRA on the embedded pico model, offline, on the {"GPU" if hw.cuda else "CPU"}\n')
-    say(f'1/5 choose    {r.model.name} · {a.method} r={a.r} alpha={a.alpha:g} on {a.target_modules} · {t.max_steps} steps × batch {t.batch_size} · lr {t.lr:g}')
+    say(f'1/5 choose    {r.model.name} · {a.method} r={a.r} alpha={a.alpha:g} on {a.target_modules} · '
+        f'{t.max_steps} steps × batch {t.batch_size} · lr {t.lr:g}')
     say('2/5 estimate  GPU memory this recipe needs for training (on a T4):')
     say('  ' + str(estimate(r, 'T4')).replace('\n', '\n  '))
     say('3/5 load      ' + str(param_report(run.model)).replace('\n', '\n              '))
     say(f'4/5 train     {len(run.data["train"]):,} examples of the JSON task')
     run.subscribe(Progress(sys.stderr))
     run.train()  # on this thread; Ctrl-C stops with a checkpoint
-    train_s = run.events[-1]['seconds']
-    tr = [e for e in run.events if e['event'] == 'train']
+    train_s, tr = last(run.events, 'end')['seconds'], of(run.events, 'train')
     say(f'              loss {tr[0]["loss"]:.3f} -> {tr[-1]["loss"]:.3f} in {train_s:.0f} s')
     prompts = [x['prompt'] for x in task_rows('test')][:n_compare]
     tc = time.time()
-    c = compare(run.model, run.tokenizer, prompts, scorer=task_score, max_new_tokens=24)
+    c = compare(run.model, run.tokenizer, prompts, scorer=scorer_for(r), max_new_tokens=24)
     say(f'5/5 compare   {len(prompts)} held-out prompts, greedy decoding, same model with the adapter off and on')
     say(f'              follows the JSON format: base {c.summary["format"]["base"]:.0%} -> adapted {c.summary["format"]["adapted"]:.0%}')
-    say(f'              exactly right (word and kind): base {c.summary["exact"]["base"]:.0%} -> adapted {c.summary["exact"]["adapted"]:.0%}')
+    ex = c.summary['exact']
+    say(f'              exactly right (word and kind): base {ex["base"]:.0%} -> adapted {ex["adapted"]:.0%}')
     for row in c.rows[:show]:
-        say(f'  {row["prompt"].splitlines()[0][3:]}\n    base:    {row["base"].strip().splitlines()[0][:70] if row["base"].strip() else "(empty)"!s}\n    adapted: {row["adapted"].strip()[:70]}')
+        base = row['base'].strip().splitlines()[0][:70] if row['base'].strip() else '(empty)'
+        say(f'  {row["prompt"].splitlines()[0][3:]}\n    base:    {base}\n    adapted: {row["adapted"].strip()[:70]}')
     c.to_json(out / 'compare.json')
     summary = dict(out=str(out), steps=t.max_steps, status=run.status, train_seconds=train_s, compare_seconds=round(time.time() - tc, 2),
                    total_seconds=round(time.time() - t0, 2), first_loss=tr[0]['loss'], final_loss=tr[-1]['loss'], metric=c.summary,
@@ -115,13 +120,14 @@ def demo(out=None, steps=300, overwrite=False, n_compare=100, show=4, file=None)
 def _check_targets(r, arch, where):
     "Raise `RecipeError` if target module names in `r` match no linear layer of the model described by `arch`."
     tm = r.resolved_targets()
-    if not isinstance(tm, list) or r.adapter.method in ('full', 'prefix_tuning', 'prompt_tuning'): return
+    if not isinstance(tm, list) or not METHODS[r.adapter.method].targets: return
     have = arch.linear_names
     for t in tm:
         if t.split('.')[-1] not in have:
             close = difflib.get_close_matches(t.split('.')[-1], have, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ''
-            raise RecipeError([f"{where} names '{t}', which is not a linear layer of '{r.model.name}'{hint}; its linear layers are: {', '.join(have)}"])
+            raise RecipeError([f"{where} names '{t}', which is not a linear layer of '{r.model.name}'{hint}; "
+                               f"its linear layers are: {', '.join(have)}"])
 
 # %% ../nbs/20_cli.ipynb #0246632b
 def _estimate_cmd(a):
@@ -137,15 +143,18 @@ def _estimate_cmd(a):
         if v is not None: setattr(r.training, k, v)
     if a.seq is not None: r.data.max_length = a.seq
     if a.gc: r.training.gradient_checkpointing = True
-    from peftbench.recipe import PROMPT_METHODS, LORA_FAMILY
     m = r.adapter.method
-    unused = [o for o, v, used in (('--r', a.r, m not in PROMPT_METHODS + ('full', 'ia3')),
-                                   ('--alpha', a.alpha, m in LORA_FAMILY + ('adalora', 'loha', 'lokr')),
-                                   ('--targets', a.targets, m not in PROMPT_METHODS + ('full',))) if v is not None and not used]
-    if unused: raise RecipeError([f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to adapter method {m!r}; leave {'it' if len(unused) == 1 else 'them'} out or choose a method that uses {'it' if len(unused) == 1 else 'them'}"])
+    uses = METHODS[m].uses if m in METHODS else None  # an unknown method: the recipe check names it
+    given = (('--r', a.r, 'r'), ('--alpha', a.alpha, 'alpha'), ('--targets', a.targets, 'target_modules'))
+    unused = [o for o, v, f in given if v is not None and uses is not None and f not in uses]
+    if unused:
+        one = len(unused) == 1
+        raise RecipeError([f"{', '.join(unused)} {'does' if one else 'do'} not apply to adapter method {m!r}; "
+                           f"leave {'it' if one else 'them'} out or choose a method that uses {'it' if one else 'them'}"])
     if a.targets is not None:
         names = [t.strip() for t in a.targets.split(',') if t.strip()]
-        if not names: raise RecipeError([f"--targets names no module, got {a.targets!r}; give 'all-linear', 'auto' or names such as q_proj,v_proj"])
+        if not names:
+            raise RecipeError([f"--targets names no module, got {a.targets!r}; give 'all-linear', 'auto' or names such as q_proj,v_proj"])
         r.adapter.target_modules = a.targets if a.targets in ('auto', 'all-linear') else names
     from peftbench.catalog import find_gpu, arch
     gpu = find_gpu(a.gpu) if a.gpu else None
@@ -167,29 +176,26 @@ def _estimate_cmd(a):
 def _train_cmd(a):
     from peftbench.memory import cuda_alloc_conf
     cuda_alloc_conf()  # before anything starts CUDA: less fragmentation as batch shapes change
+    from peftbench.train import Run, RunError
     if not a.resume:
         r = Recipe.load(a.recipe)
         r.training.output_dir = a.out or r.training.output_dir
         if a.max_steps is not None: r.training.max_steps = a.max_steps
-        r.check(Hardware.detect())  # the recipe first, as Run does
-        from peftbench.data import check_source
-        from peftbench.load import model_options
-        check_source(r.data.source, r.data.split); model_options(r)  # a missing file or an unreachable Hub id fails now, before the slow imports
-    from peftbench.train import Run, RunError
+        run = Run(r, overwrite=a.overwrite).check()  # the recipe, a missing file or an unreachable Hub id: now, before the slow imports
     quiet()
     if a.resume: run = Run.resume(a.out, max_steps=a.max_steps)  # a larger total extends the run; Run.resume refuses any other
-    else: run = Run(r, overwrite=a.overwrite)
     run.prepare()
     for n in getattr(run.data, 'notes', None) or []: print(f'peftbench: note: {n}', file=sys.stderr)
     run.subscribe(Progress())
     try: run.train()  # on this thread; Ctrl-C stops with a checkpoint
     except RunError: pass  # reported below from the end event
-    end = run.events[-1]
+    end = last(run.events, 'end')
     if run.status == 'failed':
         print(f"peftbench: error: {_line(end.get('error'))}; log kept in {run.out / 'log.jsonl'}", file=sys.stderr)
         return 1
     if run.status == 'stopped':
-        print(f"stopped at step {end['step']}; checkpoint and log kept in {run.out}. Resume with: peftbench train --resume --out {run.out}", file=sys.stderr)
+        print(f"stopped at step {end['step']}; checkpoint and log kept in {run.out}. Resume with: peftbench train --resume --out {run.out}",
+              file=sys.stderr)
         return 130
     print(f"{run.status} at step {end['step']}: saved {end['saved']}")
     return 0
@@ -197,11 +203,13 @@ def _train_cmd(a):
 # %% ../nbs/20_cli.ipynb #8111ef07
 def _export_parser(sub):
     "The `export` subcommand's arguments."
-    x = sub.add_parser('export', help='write the recipe as a standalone script (transformers, peft, trl) plus an accelerate config for many GPUs')
+    x = sub.add_parser('export', help='write the recipe as a standalone script (transformers, peft, trl) '
+                                      'plus an accelerate config for many GPUs')
     x.add_argument('recipe'); x.add_argument('--out', default='train.py', help='the script to write (default train.py)')
     x.add_argument('--accelerate', default='ddp', choices=['ddp', 'fsdp', 'zero2', 'zero3', 'cpu'],
                    help='the accelerate config written beside it: DDP, FSDP, DeepSpeed ZeRO-2/3, or processes on the CPU (default ddp)')
-    x.add_argument('--num-processes', type=_positive, default=2, help='processes (GPUs) in the config; accelerate launch --num_processes overrides it')
+    x.add_argument('--num-processes', type=_positive, default=2,
+                   help='processes (GPUs) in the config; accelerate launch --num_processes overrides it')
     x.add_argument('--force', action='store_true', help='overwrite files that peftbench did not write')
     x.add_argument('--debug', action='store_true', help='show tracebacks')
     return x
@@ -242,13 +250,15 @@ def _usage(p, a):
     "Combinations of arguments that argparse cannot refuse by itself: one line, exit status 2."
     sub = p.commands[a.cmd]
     for k, v in vars(a).items():  # an empty value would fall back to the default without a word
-        if v == '': sub.error(f"{dict(model='the model name', recipe='the recipe path').get(k, '--' + k.replace('_', '-'))} is empty; give a value or leave it out")
+        name = dict(model='the model name', recipe='the recipe path').get(k, '--' + k.replace('_', '-'))
+        if v == '': sub.error(f"{name} is empty; give a value or leave it out")
     if a.cmd == 'train':
         if a.resume and not a.out: sub.error('--resume needs --out DIR, the folder of the run to continue')
         if a.resume and a.recipe: sub.error('give a recipe file or --resume, not both (a resumed run keeps the recipe.yaml in its folder)')
         if a.resume and a.overwrite: sub.error('--overwrite starts the run again from scratch, --resume continues it; choose one')
         if not a.resume and not a.recipe: sub.error('give a recipe file (peftbench train RECIPE.yaml --out DIR), or --resume --out DIR')
-    if a.cmd == 'estimate' and a.fit and not a.gpu: sub.error('--fit finds the largest batch size for a GPU; name it with --gpu (e.g. --gpu T4)')
+    if a.cmd == 'estimate' and a.fit and not a.gpu:
+        sub.error('--fit finds the largest batch size for a GPU; name it with --gpu (e.g. --gpu T4)')
 
 _BAD_INPUT = ('RecipeError', 'LoadError', 'ModelError', 'DataError', 'ExportError')
 
@@ -269,11 +279,14 @@ def main(argv=None):
         return 130
     except Exception as ex:
         if debug: raise
-        if type(ex).__name__ == 'Interrupted': print(f'peftbench: {_line(ex)}', file=sys.stderr); return 130  # a second Ctrl-C, or one while loading
-        bad, line, kind = any(c.__name__ in _BAD_INPUT for c in type(ex).__mro__) or isinstance(ex, (ValueError, OSError)), _line(ex), type(ex).__name__
-        if isinstance(ex, RecipeError) and len(ex.problems) > 1: msg = 'the recipe has problems:\n' + '\n'.join(f'- {_line(q)}' for q in ex.problems)
+        if type(ex).__name__ == 'Interrupted':  # a second Ctrl-C, or one while loading
+            print(f'peftbench: {_line(ex)}', file=sys.stderr); return 130
+        bad = any(c.__name__ in _BAD_INPUT for c in type(ex).__mro__) or isinstance(ex, (ValueError, OSError))
+        line, kind = _line(ex), type(ex).__name__
+        if isinstance(ex, RecipeError) and len(ex.problems) > 1:
+            msg = 'the recipe has problems:\n' + '\n'.join(f'- {_line(q)}' for q in ex.problems)
         elif bad or kind == 'RunError': msg = line
-        else: msg = f"{line if line == kind else f'{kind}: {line}'} (run again with --debug for the traceback)"  # not foreseen: say what it is
+        else: msg = f"{line if line == kind else f'{kind}: {line}'} (run again with --debug for the traceback)"  # not foreseen: say what
         print(f'peftbench: error: {msg}', file=sys.stderr)
         return 2 if bad else 1
 

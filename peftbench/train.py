@@ -6,18 +6,18 @@ Docs: https://peftbench.github.io/peftbench/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #e1ab179f
 from __future__ import annotations
-import contextlib, json, math, os, resource, shutil, signal, sys, threading, time, traceback, warnings
+import contextlib, json, math, os, resource, shutil, signal, sys, threading, time, traceback
 from pathlib import Path
+from fastcore.basics import patch
 from .recipe import Recipe, Hardware, RecipeError
+from .translate import callbacks, optimizers
+from .runlog import LOG, COMPLETE, RunError, last, repair, _ck_step, _checkpoints, last_checkpoint, folder_state, refusal, resumable
+from .runlog import read_log, trained, curve  # noqa: F401 (re-exported: the log is read where it is written)
 
 # %% auto #0
-__all__ = ['COMPLETE', 'LOG', 'LOCK', 'RunError', 'Interrupted', 'last_checkpoint', 'Run', 'read_log', 'trained', 'curve',
-           'folder_state', 'training', 'prepare', 'save_final', 'start', 'stop', 'wait', 'train', 'pause']
+__all__ = ['LOCK', 'Interrupted', 'Run', 'training']
 
 # %% ../nbs/06_train.ipynb #5d712bbd
-class RunError(RuntimeError):
-    "A run that cannot start or went wrong, with what to change."
-
 class Interrupted(RunError):
     "Ctrl-C or SIGTERM while the run was preparing (loading data and model): nothing was trained."
 
@@ -53,18 +53,18 @@ def _mk_callback(run):
                 steps_done = state.global_step - run._first_step
                 eta = el / steps_done * (state.max_steps - state.global_step) if steps_done > 0 else None
                 loss = float(logs['loss'])
-                run._emit(dict(event='train', step=state.global_step, loss=loss, lr=logs.get('learning_rate'), grad_norm=logs.get('grad_norm'),
-                               epoch=round(state.epoch or 0, 4), tokens_per_s=tps and round(tps, 1), elapsed=round(el, 2),
-                               eta=eta and round(eta, 1), max_steps=state.max_steps, memory_bytes=_cuda_mem()))
+                run._emit(dict(event='train', step=state.global_step, loss=loss, lr=logs.get('learning_rate'),
+                               grad_norm=logs.get('grad_norm'), epoch=round(state.epoch or 0, 4), tokens_per_s=tps and round(tps, 1),
+                               elapsed=round(el, 2), eta=eta and round(eta, 1), max_steps=state.max_steps, memory_bytes=_cuda_mem()))
                 if not math.isfinite(loss):
-                    run._fail_reason = (f'the loss became {loss} at step {state.global_step}; the last checkpoint is kept. Lower training.lr '
-                                        f'(now {run.recipe.training.lr}), keep training.max_grad_norm on, or use bf16 instead of fp16')
+                    run._fail_reason = (f'the loss became {loss} at step {state.global_step}; the last checkpoint is kept. '
+                                        f'Lower training.lr (now {run.recipe.training.lr}), keep training.max_grad_norm on, '
+                                        'or use bf16 instead of fp16')
                     control.should_training_stop = True
             elif 'eval_loss' in logs:
-                run._emit(dict(event='eval', step=state.global_step, eval_loss=float(logs['eval_loss']), epoch=round(state.epoch or 0, 4)))
+                ev = dict(event='eval', step=state.global_step, eval_loss=float(logs['eval_loss']), epoch=round(state.epoch or 0, 4))
+                run._emit(ev)
             if run._stop.is_set(): control.should_save = control.should_training_stop = True  # a stop asked for while logging
-        def on_optimizer_step(self, args, state, control, **kw):
-            if run._adalora: run.model.base_model.update_and_allocate(state.global_step)
         def on_step_end(self, args, state, control, **kw):
             _fault('step_end', state.global_step)
             if run._paused.is_set() and not run._stop.is_set():
@@ -85,8 +85,6 @@ def _mk_callback(run):
     return _Events()
 
 # %% ../nbs/06_train.ipynb #a1f0c002
-COMPLETE = 'peftbench-complete.json'
-
 def _fault(point: str, step: int | None = None, before=None):
     "The test-only fault hook: if `PEFTBENCH_FAULT` names `point` (and `step`), call `before()` and signal this process."
     spec = os.environ.get('PEFTBENCH_FAULT')
@@ -98,37 +96,31 @@ def _fault(point: str, step: int | None = None, before=None):
     os.kill(os.getpid(), {'term': signal.SIGTERM, 'int': signal.SIGINT}.get(a, signal.SIGKILL))
     time.sleep(0.2)  # let a SIGTERM / SIGINT handler run here, at the point
 
-def _ck_step(p) -> int: return int(Path(p).name.split('-')[-1])
-
-def _checkpoints(out) -> list[Path]:
-    "The `checkpoint-N` folders of run folder `out`, oldest first."
-    return sorted((p for p in Path(out).glob('checkpoint-*') if p.name.split('-')[-1].isdigit() and p.is_dir()), key=_ck_step)
-
-def last_checkpoint(out) -> str | None:
-    "The newest complete `checkpoint-N` folder in run folder `out`; one cut short by a crash (no commit marker) is skipped."
-    cks = [p for p in _checkpoints(out) if (p / COMPLETE).is_file()]
-    return str(cks[-1]) if cks else None
-
 def _commit(ck: Path, step: int):
     "Mark checkpoint `ck` complete: the marker appears whole or not at all."
     tmp = ck / (COMPLETE + '.tmp')
     tmp.write_text(json.dumps({'step': step}))
     os.replace(tmp, ck / COMPLETE)
 
+def _half_delete(p: Path):
+    "Delete the first file of checkpoint `p` (the `in_rotate` fault: a rotation cut short)."
+    next(f for f in sorted(p.iterdir()) if f.is_file()).unlink()
+
 def _prune(out, limit: int | None, keep=()):
-    "Delete all but the newest `limit` complete checkpoints (and those in `keep`), and incomplete ones older than the newest complete one."
+    "Delete all but the newest `limit` complete checkpoints (and those in `keep`), and incomplete ones older than the newest."
     cks = _checkpoints(out)
     done = [p for p in cks if (p / COMPLETE).is_file()]
     if not done: return
-    keep = {Path(k).resolve() for k in keep if k} | {p.resolve() for p in done[-limit:]} if limit and limit > 0 else {p.resolve() for p in done}
+    if limit and limit > 0: keep = {Path(k).resolve() for k in keep if k} | {p.resolve() for p in done[-limit:]}
+    else: keep = {p.resolve() for p in done}
     for p in cks:
         if p.resolve() in keep or _ck_step(p) > _ck_step(done[-1]): continue
         (p / COMPLETE).unlink(missing_ok=True)  # first the marker: a half-deleted checkpoint is never resumed from
-        _fault('in_rotate', _ck_step(done[-1]), before=lambda: next(f for f in sorted(p.iterdir()) if f.is_file()).unlink())
+        _fault('in_rotate', _ck_step(done[-1]), before=lambda p=p: _half_delete(p))
         shutil.rmtree(p, ignore_errors=True)
 
 # %% ../nbs/06_train.ipynb #e1dc5e01
-LOG, LOCK = 'log.jsonl', '.peftbench.lock'
+LOCK = '.peftbench.lock'
 
 class Run:
     "A fine-tuning run of `recipe` in `recipe.training.output_dir`: `start()` / `wait()` / `stop()`, or `train()` to block."
@@ -137,8 +129,9 @@ class Run:
         self.out = Path(recipe.training.output_dir)
         self.events, self.status, self.error = [], 'new', None
         self.model = self.tokenizer = self.trainer = self.data = None
-        self._subs, self._stop, self._paused, self._done, self._thread, self._resume = [], threading.Event(), threading.Event(), threading.Event(), None, False
-        self._first_step, self._fail_reason, self._adalora = 0, None, recipe.adapter.method == 'adalora'
+        self._subs, self._thread, self._resume = [], None, False
+        self._stop, self._paused, self._done = threading.Event(), threading.Event(), threading.Event()
+        self._first_step, self._fail_reason = 0, None
         self._lock, self._owns, self._trained, self._extended_from = None, False, False, None
 
     def subscribe(self, fn):
@@ -151,77 +144,13 @@ class Run:
         if self._owns:  # only once the folder is this run's: a refused run never writes into another run's log
             line = json.dumps(ev) + '\n'
             with open(self.out / LOG, 'a') as f:
-                _fault('in_log', ev.get('step') if ev['event'] == 'train' else -1, before=lambda: (f.write(line[:len(line) // 2]), f.flush()))
+                half = lambda: (f.write(line[:len(line) // 2]), f.flush())
+                _fault('in_log', ev.get('step') if ev['event'] == 'train' else -1, before=half)
                 f.write(line)
         for fn in list(self._subs):
             try: fn(ev)
             except Exception as e:  # a broken subscriber must not kill the run
                 self._subs.remove(fn); print(f'peftbench: a subscriber failed and was removed: {e!r}', file=sys.stderr)
-
-# %% ../nbs/06_train.ipynb #a1f0c004
-def read_log(path, strict: bool = False) -> list[dict]:
-    "The events of run log `path` (a `log.jsonl`, or its run folder); lines that do not parse are skipped with a warning naming file and line."
-    p = Path(path)
-    p = p / LOG if p.is_dir() else p
-    if not p.is_file(): return []
-    lines, evs = p.read_bytes().split(b'\n'), []
-    for i, l in enumerate(lines, 1):
-        if not l.strip(): continue
-        try: ev = json.loads(l)
-        except ValueError: ev = None
-        if isinstance(ev, dict) and isinstance(ev.get('event'), str): evs.append(ev); continue
-        torn = i == len(lines)  # no newline after it: cut short by a crash
-        msg = f"{p}, line {i}: cannot parse this line of the run log" + (' (torn by a crash; resuming the run repairs it)' if torn else '; it is skipped')
-        if strict: raise RunError(msg)
-        warnings.warn(msg, stacklevel=2)
-    return evs
-
-def _repair_log(run):
-    "Cut a last line torn by a crash from `run`'s log and keep its text in a `repair` event."
-    p = run.out / LOG
-    if not p.is_file(): return
-    b = p.read_bytes()
-    cut = b.rfind(b'\n') + 1
-    torn = b[cut:]
-    if not torn.strip(): return
-    try: whole = isinstance(json.loads(torn), dict)
-    except ValueError: whole = False
-    if whole:  # a whole event that lost only its newline
-        with open(p, 'ab') as f: f.write(b'\n')
-        return
-    with open(p, 'r+b') as f: f.truncate(cut)
-    n = b[:cut].count(b'\n') + 1
-    run._emit(dict(event='repair', line=n, text=torn.decode('utf-8', 'replace'), note=f'{p}, line {n}: a line torn by a crash was cut and is kept here'))
-
-def trained(events) -> list[dict]:
-    "The `train` events, each step once: a resumed run's steps replace those trained after its checkpoint before a crash or stop."
-    got = {}
-    for e in events:
-        if e.get('event') == 'start' and e.get('step') is not None:
-            for s in [s for s in got if s > e['step']]: del got[s]
-        elif e.get('event') == 'train': got[e['step']] = e
-    return [got[s] for s in sorted(got)]
-
-def curve(events) -> list[tuple[int, float]]:
-    "The loss per step, each step once (see `trained`)."
-    return [(e['step'], e['loss']) for e in trained(events)]
-
-def folder_state(out) -> dict:
-    "What run folder `out` holds: `status` (empty, finished, stopped, failed, crashed: begun and never ended, or saved: weights only), the last `step` and `checkpoint`."
-    out = Path(out)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        evs = read_log(out)
-    ck = last_checkpoint(out)
-    trained = max([e.get('step') or 0 for e in evs if e.get('event') in ('train', 'checkpoint')] + [_ck_step(ck) if ck else 0])
-    ends = [i for i, e in enumerate(evs) if e['event'] == 'end']
-    starts = [i for i, e in enumerate(evs) if e['event'] == 'start']
-    if ends and starts and ends[-1] > starts[-1]: status, step = evs[ends[-1]].get('status'), evs[ends[-1]].get('step') or 0
-    else: status, step = 'crashed', trained
-    if status != 'finished' and not trained and not _checkpoints(out):  # nothing was trained (a failed preparation, a stop while loading)
-        status, step = ('saved' if (out / 'adapter').is_dir() or (out / 'model').is_dir() else 'empty'), 0
-    recipe = next((e['recipe'] for e in reversed(evs) if e['event'] == 'start' and isinstance(e.get('recipe'), dict)), None)
-    return dict(status=status, step=step, trained=trained, checkpoint=ck, recipe=recipe)
 
 # %% ../nbs/06_train.ipynb #a1f0c006
 class _FolderLock:
@@ -235,11 +164,12 @@ class _FolderLock:
         except OSError:
             pid = os.pread(fd, 32, 0).decode(errors='replace').strip(); os.close(fd)
             who = 'another run in this process' if pid == str(os.getpid()) else f'another process (pid {pid or "unknown"})'
-            raise RunError(f"run folder '{self.path.parent}' is in use by {who}; wait for that run to end, or choose another training.output_dir") from None
+            raise RunError(f"run folder '{self.path.parent}' is in use by {who}; wait for that run to end, "
+                           "or choose another training.output_dir") from None
         self.fd = fd
         return self
     def own(self):
-        "Write this process's pid into the lock file (for the message others get), once the run may use the folder: a refused run changes nothing."
+        "Write this process's pid into the lock file (for others' messages) once the run may use the folder: a refused run changes nothing."
         if self.fd is not None: os.ftruncate(self.fd, 0); os.pwrite(self.fd, f'{os.getpid()}\n'.encode(), 0)
         return self
     def release(self):
@@ -256,8 +186,9 @@ def _claim(run):
     with _guard:
         cur = _active[0]
         if cur is not None and cur is not run:
-            raise RunError(f"another run is {'training' if cur.status in ('running', 'paused', 'starting') else 'preparing'} in this process "
-                           f"(folder '{cur.out}'); wait() for it or stop() it first, or train this one in a separate process (peftbench train)")
+            doing = 'training' if cur.status in ('running', 'paused', 'starting') else 'preparing'
+            raise RunError(f"another run is {doing} in this process (folder '{cur.out}'); wait() for it or stop() it first, "
+                           "or train this one in a separate process (peftbench train)")
         _active[0] = run
 
 def _unclaim(run):
@@ -272,42 +203,25 @@ def training(model=None):
     return run if any(id(p) in mine for p in model.parameters()) else None
 
 # %% ../nbs/06_train.ipynb #d5f239fe
-def _optimizers(recipe, model):
-    "LoRA+ needs its own optimizer (two learning rates); everything else is the trainer's `optim`."
-    a, t = recipe.adapter, recipe.training
-    if a.loraplus_ratio is None: return (None, None)
-    import torch
-    from peft.optimizers import create_loraplus_optimizer
-    cls = torch.optim.AdamW
-    if t.optimizer in ('adamw_8bit', 'paged_adamw_8bit', 'paged_adamw_32bit'):
-        import bitsandbytes as bnb
-        cls = {'adamw_8bit': bnb.optim.AdamW8bit, 'paged_adamw_8bit': bnb.optim.PagedAdamW8bit, 'paged_adamw_32bit': bnb.optim.PagedAdamW32bit}[t.optimizer]
-    return (create_loraplus_optimizer(model, cls, lr=t.lr, loraplus_lr_ratio=a.loraplus_ratio, weight_decay=t.weight_decay), None)
-
-def _refusal(out, st) -> RunError:
-    "Why a new run may not use folder `out`, which holds a run, and the two ways forward."
-    other = f"pass overwrite=True (peftbench train --overwrite) to delete it, or choose another training.output_dir"
-    if st['status'] == 'finished':
-        return RunError(f"run folder '{out}' already holds a finished run (step {st['step']}); to train it further use Run.resume('{out}', max_steps=N) "
-                        f"(peftbench train --resume --max-steps N --out {out}), or {other}")
-    if st['status'] == 'saved': return RunError(f"run folder '{out}' already holds saved weights (adapter/ or model/); {other}")
-    ck = f"its last checkpoint is {Path(st['checkpoint']).name}" if st['checkpoint'] else 'no complete checkpoint'
-    return RunError(f"run folder '{out}' already holds a {st['status']} run (trained to step {st['trained']}, {ck}); resume it with Run.resume('{out}') "
-                    f"(peftbench train --resume --out {out}), or {other}")
-
 def _clear(out):
-    "Delete the log and checkpoints an earlier run left in `out` (asked for with overwrite=True); its saved weights are replaced at the end."
+    "Delete the log and checkpoints an earlier run left in `out` (overwrite=True); its saved weights are replaced at the end."
     (out / LOG).unlink(missing_ok=True)
     for p in _checkpoints(out): shutil.rmtree(p, ignore_errors=True)
 
-def _prepare(self):
-    from peftbench.memory import cuda_alloc_conf
+@patch
+def check(self: Run):
+    "Check the recipe, then that its data and model exist (a missing file, an unreachable Hub id): fast, before `prepare`'s slow imports."
     from peftbench.data import check_source
     from peftbench.load import model_options
-    cuda_alloc_conf()  # expandable segments unless the user set PYTORCH_CUDA_ALLOC_CONF; before CUDA starts
     self.hw = self.hw or Hardware.detect()
     self.recipe.check(self.hw)
-    check_source(self.recipe.data.source, self.recipe.data.split); model_options(self.recipe)  # missing or unreachable: fail before slow imports
+    check_source(self.recipe.data.source, self.recipe.data.split); model_options(self.recipe)
+    return self
+
+def _prepare(self):
+    from peftbench.memory import cuda_alloc_conf
+    cuda_alloc_conf()  # expandable segments unless the user set PYTORCH_CUDA_ALLOC_CONF; before CUDA starts
+    self.check()
     from trl import SFTTrainer
     from peftbench.data import load_data
     from peftbench.load import load
@@ -315,11 +229,11 @@ def _prepare(self):
     self._lock = _FolderLock(self.out).acquire()
     st = folder_state(self.out)
     if not self._resume:
-        if st['status'] not in ('empty',) and not self.overwrite: raise _refusal(self.out, st)
+        if not self.overwrite and (err := refusal(self.out, st)): raise err
         _clear(self.out)
     self._lock.own()
     self._owns = True
-    if self._resume: _repair_log(self)
+    if self._resume and (ev := repair(self.out)): self._emit(ev)  # a last line torn by a crash
     self.recipe.save(self.out / 'recipe.yaml')  # first: a run killed while loading can be resumed
     from transformers import set_seed
     self.data = load_data(self.recipe)
@@ -328,18 +242,18 @@ def _prepare(self):
     self.model, self.tokenizer = load(self.recipe, self.hw)
     args = self.recipe.sft_config(self.hw)
     args.save_total_limit = None  # peftbench rotates, after the new checkpoint's marker (see on_save)
+    r = self.recipe.to_dict()  # LoRA+'s optimizer, AdaLoRA's rank budget and early stopping: the translations
     self.trainer = SFTTrainer(model=self.model, args=args, train_dataset=self.data['train'], eval_dataset=self.data.get('eval'),
-                              processing_class=self.tokenizer, callbacks=[_mk_callback(self)], optimizers=_optimizers(self.recipe, self.model))
-    if self.recipe.training.early_stopping_patience:
-        from transformers import EarlyStoppingCallback
-        self.trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=self.recipe.training.early_stopping_patience))
+                              processing_class=self.tokenizer, callbacks=[_mk_callback(self), *callbacks(r, self.model)],
+                              optimizers=optimizers(r, self.model))
     from transformers.trainer_callback import PrinterCallback
     self.trainer.remove_callback(PrinterCallback)  # our events replace its raw prints
     if os.environ.get('PEFTBENCH_FAULT', '').startswith('in_save:'):  # test-only: die with the model saved and the optimizer not yet
         tr, save = self.trainer, self.trainer._save_optimizer_and_scheduler
         tr._save_optimizer_and_scheduler = lambda d: (_fault('in_save', tr.state.global_step), save(d))
 
-def _release(self):
+@patch
+def _release(self: Run):
     "Let go of the run folder and of this process's training slot."
     if self._lock: self._lock.release(); self._lock = None
     _unclaim(self)
@@ -354,28 +268,29 @@ def _failed(self, e, doing, tail='') -> Exception:
     self._emit(dict(event='end', status='failed', step=self._first_step, error=str(err), detail=traceback.format_exc()))
     return err
 
-def prepare(self):
-    "Validate, take the run folder (refusing one that holds another run), load data and model, and build the trainer; nothing trains yet."
+@patch
+def prepare(self: Run):
+    "Validate, take the run folder (refusing one that holds another run), load data and model, build the trainer; nothing trains yet."
     if self.trainer is not None: return self
     mine = _active[0] is not self
     _claim(self)
     try: _prepare(self)
     except BaseException as e:
         err = _failed(self, e, 'preparing the run (loading data and model)', '; fix the cause and start again')
-        _release(self)
+        self._release()
         if err is e: raise
         raise err from e
     if mine: _unclaim(self)
     self.status = 'ready'
     return self
 
-def _probe(self, step):
+@patch
+def _probe(self: Run, step):
     "Generate the probe prompts with the model as it is now and emit a `probe` event."
     from peftbench.load import generate
-    outs = generate(self.model, self.tokenizer, self.recipe.training.probe_prompts, max_new_tokens=32)
-    self._emit(dict(event='probe', step=step, outputs=[{'prompt': p, 'output': o} for p, o in zip(self.recipe.training.probe_prompts, outs)]))
-
-Run.prepare, Run._probe, Run._release = prepare, _probe, _release
+    ps = self.recipe.training.probe_prompts
+    outs = generate(self.model, self.tokenizer, ps, max_new_tokens=32)
+    self._emit(dict(event='probe', step=step, outputs=[{'prompt': p, 'output': o} for p, o in zip(ps, outs)]))
 
 # %% ../nbs/06_train.ipynb #8e6bd7e1
 def _is_oom(e) -> bool:
@@ -395,7 +310,8 @@ def _oom_error(run, e) -> RunError:
 
 def _peak():
     import torch
-    if torch.cuda.is_available(): return {'peak_allocated_bytes': torch.cuda.max_memory_allocated(), 'peak_reserved_bytes': torch.cuda.max_memory_reserved()}
+    c = torch.cuda
+    if c.is_available(): return {'peak_allocated_bytes': c.max_memory_allocated(), 'peak_reserved_bytes': c.max_memory_reserved()}
     return {'host_peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 def _estimated(recipe):
@@ -406,7 +322,8 @@ def _estimated(recipe):
         return {'peak_allocated_bytes': e.peak_allocated_bytes, 'peak_reserved_bytes': e.peak_reserved_bytes}
     except Exception: return None  # an architecture the estimator cannot read must not fail the run
 
-def save_final(self):
+@patch
+def save_final(self: Run):
     "Save the trained adapter (PEFT format) or full model, with the tokenizer, under `out/adapter` or `out/model`."
     dest = self.out / ('model' if self.recipe.adapter.method == 'full' else 'adapter')
     _fault('final')
@@ -414,8 +331,9 @@ def save_final(self):
     self.tokenizer.save_pretrained(dest)
     return dest
 
-def _work(self):
-    "The worker: run to the end (or until `stop()`); every ending leaves an `end` event, the trained weights saved and the folder unlocked."
+@patch
+def _work(self: Run):
+    "The worker: run to the end (or until `stop()`); every ending leaves an `end` event, the weights saved and the folder unlocked."
     try:
         if self.trainer is None: self.prepare()  # logs its own failure
     except BaseException:
@@ -423,18 +341,20 @@ def _work(self):
     try: return _train_loop(self)
     except KeyboardInterrupt:  # a second Ctrl-C outside the trainer (e.g. in the final save): out now, no traceback
         self.status = 'stopped'
-        self._emit(dict(event='end', status='stopped', step=self.trainer.state.global_step, aborted=True, saved=None, error=None, checkpoint=last_checkpoint(self.out)))
+        self._emit(dict(event='end', status='stopped', step=self.trainer.state.global_step, aborted=True, saved=None, error=None,
+                        checkpoint=last_checkpoint(self.out)))
         return self
     finally:
-        _release(self); self._done.set()
+        self._release(); self._done.set()
 
 def _train_loop(self):
     self.status, self.error, self._fail_reason = 'running', None, None
     ck = last_checkpoint(self.out) if self._resume or self._trained else None  # start() after stop() continues from the checkpoint
     self._first_step = _ck_step(ck) if ck else 0
     total = self.recipe.training.max_steps
-    self._emit(dict(event='start', step=self._first_step, resumed_from=ck, max_steps=total, extended_from=self._extended_from, recipe=self.recipe.to_dict(),
-                    data_notes=list(getattr(self.data, 'notes', [])), data_counts=getattr(self.data, 'counts', None)))
+    self._emit(dict(event='start', step=self._first_step, resumed_from=ck, max_steps=total, extended_from=self._extended_from,
+                    recipe=self.recipe.to_dict(), data_notes=list(getattr(self.data, 'notes', [])),
+                    data_counts=getattr(self.data, 'counts', None)))
     t0, status, early, aborted, detail = time.time(), 'finished', False, False, None
     step = self._first_step
     try:
@@ -453,40 +373,45 @@ def _train_loop(self):
     except Exception as e:
         step, detail = self.trainer.state.global_step, traceback.format_exc()
         ck = last_checkpoint(self.out)
-        kept = f"; the last checkpoint ({Path(ck).name}) is kept: fix the cause and continue with Run.resume('{self.out}')" if ck else '; no checkpoint was saved yet'
-        status, self.error = 'failed', _oom_error(self, e) if _is_oom(e) else RunError(_sentence(e, f'training at step {step + 1}', kept, self.out / LOG))
+        kept = (f"; the last checkpoint ({Path(ck).name}) is kept: fix the cause and continue with Run.resume('{self.out}')" if ck
+                else '; no checkpoint was saved yet')
+        err = _oom_error(self, e) if _is_oom(e) else RunError(_sentence(e, f'training at step {step + 1}', kept, self.out / LOG))
+        status, self.error = 'failed', err
         self._traceback = detail
     final = None
     if not aborted and (step > self._first_step or status == 'finished'):
         try: final = str(self.save_final())
         except Exception as e:
             detail = traceback.format_exc()
-            status, self.error = 'failed', RunError(_sentence(e, f"saving the final weights in '{self.out}'", '; the checkpoints are kept: free disk space and resume', self.out / LOG))
-    losses = [e['loss'] for e in self.events if e['event'] == 'train']
+            tail = '; the checkpoints are kept: free disk space and resume'
+            why = _sentence(e, f"saving the final weights in '{self.out}'", tail, self.out / LOG)
+            status, self.error = 'failed', RunError(why)
     self.status = status
-    self._emit(dict(event='end', status=status, step=step, seconds=round(time.time() - t0, 2), final_loss=losses[-1] if losses else None,
-                    saved=final, checkpoint=last_checkpoint(self.out), error=str(self.error) if self.error else None,
-                    early_stopped=early, best_checkpoint=self.trainer.state.best_model_checkpoint, aborted=aborted,
-                    **_peak(), estimate=_estimated(self.recipe), **({'detail': detail} if detail else {})))
+    self._emit(dict(event='end', status=status, step=step, seconds=round(time.time() - t0, 2),
+                    final_loss=last(self.events, 'train', {}).get('loss'), saved=final, checkpoint=last_checkpoint(self.out),
+                    error=str(self.error) if self.error else None, early_stopped=early,
+                    best_checkpoint=self.trainer.state.best_model_checkpoint, aborted=aborted, **_peak(),
+                    estimate=_estimated(self.recipe), **({'detail': detail} if detail else {})))
     return self
-
-Run.save_final, Run._work = save_final, _work
 
 # %% ../nbs/06_train.ipynb #f132d56d
 def _can_start(self):
     "Refuse to train again what is finished or cannot be continued, or while another run trains in this process."
     if self._thread and self._thread.is_alive(): raise RunError('this run is already training; stop() it first')
     if self.status == 'finished':
-        raise RunError(f"this run already finished at step {self.events[-1]['step']}; to train it further use Run.resume('{self.out}', max_steps=N)")
+        raise RunError(f"this run already finished at step {self.events[-1]['step']}; "
+                       f"to train it further use Run.resume('{self.out}', max_steps=N)")
     if self._trained and not last_checkpoint(self.out):
-        raise RunError(f"this run trained {self.trainer.state.global_step} steps but left no complete checkpoint to continue from; start a new Run with overwrite=True")
+        raise RunError(f"this run trained {self.trainer.state.global_step} steps but left no complete checkpoint to continue from; "
+                       "start a new Run with overwrite=True")
     _claim(self)
     if self.trainer is not None and self._lock is None:  # again, after a stop
         try: self._lock = _FolderLock(self.out).acquire().own()
         except RunError: _unclaim(self); raise
     self._stop.clear(); self._done.clear()
 
-def start(self):
+@patch
+def start(self: Run):
     "Train on a worker thread and return at once; the kernel stays free. After `stop()` it continues from the checkpoint."
     _can_start(self)
     self._thread = threading.Thread(target=self._work, name='peftbench-run', daemon=True)
@@ -494,7 +419,8 @@ def start(self):
     self._thread.start()
     return self
 
-def stop(self):
+@patch
+def stop(self: Run):
     "Finish the current step, save a checkpoint and end the run."
     self._stop.set(); return self
 
@@ -508,14 +434,16 @@ def _signals_stop(run):
             raise KeyboardInterrupt
         name = 'SIGTERM' if sig == signal.SIGTERM else 'Ctrl-C'
         print(f'\n{name}: stopping after this step with a checkpoint (Ctrl-C again to abort) ...', file=sys.stderr, flush=True)
-        run._emit(dict(event='signal', signal=signal.Signals(sig).name, step=run.trainer.state.global_step if run.trainer else 0))
+        step = run.trainer.state.global_step if run.trainer else 0
+        run._emit(dict(event='signal', signal=signal.Signals(sig).name, step=step))
         run.stop()
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try: yield
     finally:
         for s, h in old.items(): signal.signal(s, h)
 
-def wait(self, timeout: float | None = None):
+@patch
+def wait(self: Run, timeout: float | None = None):
     "Block until the run ends (or `timeout` seconds pass); Ctrl-C or SIGTERM here stops it cleanly. Raises the run's error, if any."
     # Polls a flag with sleep rather than Thread.join: a KeyboardInterrupt inside join can leave the thread
     # looking finished while it still runs (CPython before 3.13), and the stop would not wait for the checkpoint.
@@ -530,7 +458,8 @@ def wait(self, timeout: float | None = None):
     if self.error: raise self.error
     return self
 
-def train(self):
+@patch
+def train(self: Run):
     "Train to the end, blocking. On the main thread it trains right there (Ctrl-C or SIGTERM stops cleanly); elsewhere `start().wait()`."
     if threading.current_thread() is not threading.main_thread(): return self.start().wait()
     _can_start(self)
@@ -538,55 +467,29 @@ def train(self):
     if self.error: raise self.error
     return self
 
-def pause(self):
-    "Hold the run after the current step (the kernel and the model stay as they are) until `resume()`."
+@patch
+def pause(self: Run):
+    "Hold the run after the current step (the kernel and the model stay as they are) until `unpause()`."
     self._paused.set(); return self
 
-def _unpause(self):
+@patch
+def unpause(self: Run):
     "Continue a paused run."
     self._paused.clear(); return self
 
-_MAY_DIFFER = {'training.output_dir', 'training.max_steps', 'training.logging_steps', 'training.save_steps', 'training.eval_steps',
-               'training.save_total_limit', 'training.probe_prompts', 'training.probe_steps'}
-
-def _flat(d, pre=''):
-    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f'{pre}{k}.').items() if isinstance(v, dict) else [(f'{pre}{k}', v)])}
-
+# %% ../nbs/06_train.ipynb #8b51b59f
 def _resume_run(cls, out, hw: Hardware | None = None, max_steps: int | None = None):
-    "A run that continues the one in folder `out` from its last checkpoint (call `start()` or `train()`); `max_steps` sets a new, larger total."
-    if out is None or str(out).strip() == '': raise RunError('give the folder of the run to resume (Run.resume(folder), peftbench train --resume --out DIR)')
+    "A run that continues the one in folder `out` from its last checkpoint (then `start()` or `train()`); `max_steps`: a new, larger total."
+    recipe, max_steps = resumable(out, max_steps)
     out = Path(out)
-    if not (out / 'recipe.yaml').is_file(): raise RunError(f"'{out}' is not a run folder (no recipe.yaml); pass the output_dir of an earlier run")
-    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps <= 0):
-        raise RunError(f'max_steps must be a positive whole number of steps (the new total), got {max_steps!r}')
-    recipe = Recipe.load(out / 'recipe.yaml')  # a RecipeError names the file and the field
-    st = folder_state(out)
-    if st['recipe']:
-        was, now = _flat(st['recipe']), _flat(recipe.to_dict())
-        diff = [k for k in sorted(set(was) | set(now)) if k not in _MAY_DIFFER and was.get(k) != now.get(k)]
-        if diff:
-            shown = ', '.join(f'{k} ({was.get(k)!r} -> {now.get(k)!r})' for k in diff[:4]) + (f' and {len(diff) - 4} more' if len(diff) > 4 else '')
-            raise RunError(f"{out / 'recipe.yaml'} was edited after the run began: {shown}; a resumed run keeps its recipe, so undo the edit, "
-                           f"or train the edited recipe into another folder (training.output_dir)")
-        if max_steps is None and now['training.max_steps'] != was['training.max_steps']: max_steps = recipe.training.max_steps  # edited to extend
-        recipe.training.max_steps = was['training.max_steps']
-    how = f"Run.resume('{out}', max_steps=N), peftbench train --resume --max-steps N --out {out}"
-    if st['status'] == 'finished':
-        if max_steps is None: raise RunError(f"the run in '{out}' already finished at step {st['step']}; to train it further pass max_steps > {st['step']} ({how})")
-        if max_steps <= st['step']: raise RunError(f"max_steps {max_steps} is not beyond step {st['step']}, where the run in '{out}' finished; pass max_steps > {st['step']}")
-    elif st['trained'] and not st['checkpoint']:
-        raise RunError(f"the log of '{out}' records {st['trained']} trained step{'s' if st['trained'] != 1 else ''} but no complete checkpoint is left to continue from; "
-                       f"start the run again with overwrite=True (peftbench train --overwrite)")
-    elif max_steps is not None and st['checkpoint'] and max_steps <= _ck_step(st['checkpoint']):
-        raise RunError(f"max_steps {max_steps} is not beyond step {_ck_step(st['checkpoint'])} of the last checkpoint in '{out}'; pass a larger max_steps")
     run = cls(recipe, hw)
     run.recipe.training.output_dir, run.out, run._resume = str(out), out, True
     if max_steps is not None and max_steps != recipe.training.max_steps:
         run._extended_from, run.recipe.training.max_steps = recipe.training.max_steps, max_steps
     return run
 
-class _resume:
-    "`run.resume()` continues a paused run; `Run.resume(folder, max_steps=None)` continues a stopped, crashed or (with a larger `max_steps`) finished one."
-    def __get__(self, obj, cls): return _unpause.__get__(obj) if obj is not None else _resume_run.__get__(cls)
+class _Resume:
+    "`Run.resume(folder, hw=None, max_steps=None)` loads a run folder to continue; on a run, `run.resume()` is `run.unpause()`."
+    def __get__(self, obj, cls): return obj.unpause if obj is not None else _resume_run.__get__(cls)
 
-Run.start, Run.stop, Run.wait, Run.train, Run.pause, Run.resume = start, stop, wait, train, pause, _resume()
+Run.resume = _Resume()  # a descriptor (class and instance differ), so not a @patch
