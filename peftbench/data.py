@@ -12,6 +12,7 @@ from typing import Any
 from .translate import DataError, SHAPE_COLUMNS, OPTIONAL, CHAT_TEMPLATES
 from .translate import row_problem, resolve_template, examples
 from .translate import BUILDERS, ROLES, ALIASES, TEMPLATES, render  # noqa: F401 (offered here too)
+from . import translate
 from .recipe import Recipe, Hardware
 from .files import check_source, _quiet, _source, _why
 from .files import load_source  # noqa: F401 (offered here too)
@@ -86,19 +87,18 @@ def tokenize(recipe: Recipe, ds, tokenizer):
 
 # %% ../nbs/04_data.ipynb #f21e0b9c
 def tokenizer_for(recipe: Recipe):
-    "The model's tokenizer, for formatting and previews (a `DataError` if it cannot be loaded)."
+    "The model's tokenizer (translate's), for formatting and previews; a `DataError` if it cannot be loaded."
     recipe.check_types()  # a quoted 'false' never reaches trust_remote_code
     from peftbench.catalog import resolve_model, hub_options, ModelError
     m = recipe.model
     cannot = f"cannot load the tokenizer of model '{m.name}' to format the data"
     try: where = hub_options(m.name)  # offline, an uncached Hub id fails here at once
     except ModelError as e: raise DataError(f"{cannot}: {e}") from None
-    from transformers import AutoTokenizer
-    try: tok = AutoTokenizer.from_pretrained(resolve_model(m.name), revision=m.revision, trust_remote_code=m.trust_remote_code,
-                                             **where)
+    r = recipe.to_dict()
+    try:
+        r['model']['name'] = resolve_model(m.name)
+        return translate.tokenizer(r, **where)
     except Exception as e: raise DataError(f"{cannot}: {_why(e)}") from None
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
-    return tok
 
 def _columns(rows) -> list[str]:
     "The columns of `rows`: a `Dataset`'s, or the keys of the first 1000 dicts."
