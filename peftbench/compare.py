@@ -6,7 +6,7 @@ Docs: https://peftbench.github.io/peftbench/compare.html.md"""
 
 # %% ../nbs/07_compare.ipynb #31b28a00
 from __future__ import annotations
-import ast, functools, html, json, math, re, sysconfig
+import functools, html, json, math, re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,8 @@ def sides_of(model, adapters=None) -> list[tuple]:
     if (run := training(model)) is not None:  # switching its adapter off mid-step would kill the run
         raise RunError(f"this model is training in run '{run.out}'; compare it once the run ends (run.wait()), or stop() the run first")
     if not hasattr(model, 'disable_adapter'):
-        raise TypeError('compare needs a peft model (its adapter is switched off for the base side); for full fine-tuning, load the base separately')
+        raise TypeError('compare needs a peft model (its adapter is switched off for the base side); '
+                        'for full fine-tuning, load the base separately')
     if adapters is None: return [('base', None), ('adapted', model.active_adapter)]
     if isinstance(adapters, (str, Path)): adapters = [adapters]
     if not isinstance(adapters, dict): adapters = {(a if a in model.peft_config else Path(a).name): a for a in adapters}
@@ -36,8 +37,10 @@ def sides_of(model, adapters=None) -> list[tuple]:
         if label == 'base': raise ValueError("'base' is the label of the side without adapters; choose another")
         if isinstance(a, str) and a in model.peft_config: out.append((label, a)); continue
         if not (Path(a) / 'adapter_config.json').is_file():
-            raise ValueError(f"adapter '{a}' is neither an adapter of the model ({', '.join(model.peft_config)}) nor a folder with adapter_config.json")
-        if label in model.peft_config: raise ValueError(f"the model already has an adapter named '{label}'; give the folder {a} another label")
+            raise ValueError(f"adapter '{a}' is neither an adapter of the model ({', '.join(model.peft_config)}) "
+                             "nor a folder with adapter_config.json")
+        if label in model.peft_config:
+            raise ValueError(f"the model already has an adapter named '{label}'; give the folder {a} another label")
         out.append((label, Path(a)))
     return out
 
@@ -124,7 +127,8 @@ class TokenLogprobs:
         for i, (t, d) in enumerate(zip(self.tokens, self.diff)):
             tip = f'base {self.logprobs["base"][i]:.2f}, {s} {self.logprobs[s][i]:.2f} ({d:+.2f})'
             u = 'border-bottom:2px solid #333;' if i in top else ''
-            out.append(f'<span title="{html.escape(tip)}" style="background:{_color(d)};{u}">{html.escape(t).replace(chr(10), "&#8629;")}</span>')
+            shown = html.escape(t).replace(chr(10), '&#8629;')
+            out.append(f'<span title="{html.escape(tip)}" style="background:{_color(d)};{u}">{shown}</span>')
         return '<span style="font-family:monospace;white-space:pre-wrap">' + ''.join(out) + '</span>'
     def _repr_html_(self): return self.html()
 
@@ -175,7 +179,8 @@ class Comparison:
             txt = self.logprobs[side][i].html() if side in self.logprobs else esc(r[side])
             marks = ' '.join(f'{k} {"✓" if r[f"{side}_{k}"] is True else "✗" if r[f"{side}_{k}"] is False else esc(r[f"{side}_{k}"])}'
                              for k in keys if f'{side}_{k}' in r)
-            return f'<td style="text-align:left;vertical-align:top;white-space:pre-wrap">{txt}' + (f'<br><small>{marks}</small>' if marks else '') + '</td>'
+            foot = f'<br><small>{marks}</small>' if marks else ''
+            return f'<td style="text-align:left;vertical-align:top;white-space:pre-wrap">{txt}{foot}</td>'
         head = ''.join(f'<th>{esc(s)}</th>' for s in ['prompt', *self.sides])
         body = ''.join(f'<tr><td style="text-align:left;vertical-align:top;white-space:pre-wrap">{esc(r["prompt"])}</td>'
                        + ''.join(cell(r, i, s) for s in self.sides) + '</tr>' for i, r in enumerate(self.rows))
@@ -183,7 +188,7 @@ class Comparison:
 
 # %% ../nbs/07_compare.ipynb #66d50f89
 def exact_match(expected, normalize=str.strip):
-    "A scorer: the output equals the answer for its prompt; `expected` is a string, a dict prompt -> answer, prompt/completion rows or a function of the prompt."
+    "A scorer: the output equals the answer for its prompt; `expected`: a string, a dict prompt -> answer, rows or a function."
     if callable(expected): get = expected
     elif isinstance(expected, str): get = lambda p: expected
     else:
@@ -237,7 +242,7 @@ def perplexity(model, tokenizer, data, adapters=None, batch_size=8, max_length=5
 
 # %% ../nbs/07_compare.ipynb #79c77631
 def compare(model, tokenizer, prompts, scorer=None, adapters=None, logprobs=False, heldout=None, **gen) -> Comparison:
-    "Generate for `prompts` with the adapter of `model` off (base) and on (adapted), or each of `adapters`; `scorer(output, prompt)` gives a bool, number or dict."
+    "Generate for `prompts` with the adapter of `model` off (base) and on (adapted), or each of `adapters`, and score them with `scorer`."
     sides, prompts = sides_of(model, adapters), _prompts(prompts)
     outs, lps, ppl = {}, {}, {}
     for label, what in sides:
@@ -250,7 +255,8 @@ def compare(model, tokenizer, prompts, scorer=None, adapters=None, logprobs=Fals
     if lps:
         with _use(model, *sides[0]): base_lps = {s: _logprobs(model, tokenizer, zip(prompts, outs[s])) for s in lps}
         for s in lps:
-            tl[s] = [TokenLogprobs([tokenizer.decode([i]) for i in ids], {'base': b, s: a}) for (ids, a), (_, b) in zip(lps[s], base_lps[s])]
+            pairs = zip(lps[s], base_lps[s])
+            tl[s] = [TokenLogprobs([tokenizer.decode([i]) for i in ids], {'base': b, s: a}) for (ids, a), (_, b) in pairs]
     for i, p in enumerate(prompts):
         row = {'prompt': p, **{s: outs[s][i] for s in labels}}
         if scorer:
@@ -298,7 +304,8 @@ def _loaded(model, sides):
         for n in names: model.delete_adapter(n)
 
 # %% ../nbs/07_compare.ipynb #5aec93d0
-def stream_compare(model, tokenizer, prompts, adapters=None, max_new_tokens=32, batch_size=32, do_sample=False, temperature=1.0, top_p=1.0, seed=0):
+def stream_compare(model, tokenizer, prompts, adapters=None, max_new_tokens=32, batch_size=32, do_sample=False, temperature=1.0, top_p=1.0,
+                   seed=0):
     "Yield `(side, i, text)` each time the output of prompt `i` on `side` grows; the sides take turns, one token each."
     import torch
     from transformers import DynamicCache
@@ -316,7 +323,8 @@ def stream_compare(model, tokenizer, prompts, adapters=None, max_new_tokens=32, 
                 x = tokenizer(list(prompts[b:b + batch_size]), return_tensors='pt', padding=True).to(dev)
                 n, n0 = x['input_ids'].shape
                 torch.manual_seed(seed + b)  # as `generate` seeds each batch
-                st = {s: dict(ids=x['input_ids'], mask=x['attention_mask'], cache=DynamicCache(config=model.config.get_text_config(decoder=True)),
+                cfg = model.config.get_text_config(decoder=True)
+                st = {s: dict(ids=x['input_ids'], mask=x['attention_mask'], cache=DynamicCache(config=cfg),
                               done=torch.zeros(n, dtype=torch.bool, device=dev), rng=_rng(dev), text=[''] * n) for s, _ in sides}
                 for _ in range(max_new_tokens):
                     for s, what in sides:
@@ -340,7 +348,7 @@ def stream_compare(model, tokenizer, prompts, adapters=None, max_new_tokens=32, 
         model.train(was_training)
 
 # %% ../nbs/07_compare.ipynb #36f5b911
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _deep_docstrings(min_len=80) -> tuple:
     from peftbench.pico import corpus, stdlib_docstrings
     seen = set(corpus())  # two packages deep: files pico's pretraining never read
