@@ -400,25 +400,29 @@ def _hw(hw: Hardware | None) -> dict:
     "The machine as translate's `cuda` and `bf16` arguments (None: translate asks torch)."
     return {} if hw is None else dict(cuda=hw.cuda, bf16=hw.bf16)
 
+def _view(r: Recipe) -> dict:
+    "The recipe as translate reads it, without a copy (the resolutions run several times per estimate; `to_dict` copies)."
+    return {k: vars(getattr(r, k)) for k in _PARTS}
+
 @patch
 def resolved_dtype(self: Recipe, hw: Hardware | None = None) -> str:
     "The dtype the base weights load in: `auto` is bf16 on GPUs that have it, else fp16 (fp32 for full fine-tuning), fp32 on the CPU."
-    return translate.resolved_dtype(self.to_dict(), **_hw(hw))
+    return translate.resolved_dtype(_view(self), **_hw(hw))
 
 @patch
 def resolved_precision(self: Recipe, hw: Hardware | None = None) -> str:
     "Mixed precision for training: `bf16`, `fp16` or `fp32`."
-    return translate.resolved_precision(self.to_dict(), **_hw(hw))
+    return translate.resolved_precision(_view(self), **_hw(hw))
 
 @patch
 def resolved_compute_dtype(self: Recipe, hw: Hardware | None = None) -> str:
     "The 4-bit matmul dtype: follows the model dtype unless set."
-    return translate.resolved_compute_dtype(self.to_dict(), **_hw(hw))
+    return translate.resolved_compute_dtype(_view(self), **_hw(hw))
 
 @patch
 def resolved_targets(self: Recipe):
     "Target modules as peft wants them: `all-linear`, a list, or None for peft's per-architecture default."
-    return translate.resolved_targets(self.to_dict())
+    return translate.resolved_targets(_view(self))
 
 # %% ../nbs/00c_recipe.ipynb #6f204032
 @patch
