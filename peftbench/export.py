@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast, inspect, json, pprint, re
 from dataclasses import dataclass
 from pathlib import Path
-from .recipe import Recipe, Hardware
+from .recipe import Recipe, Hardware, PROMPT_METHODS
 from . import translate
 from .runlog import LOG, read_log, of, last
 
@@ -112,7 +112,7 @@ def merge(src, dest, hw: Hardware | None = None, dequantize_base: bool = True) -
     hw = hw or Hardware.detect()
     folder, recipe = _locate(src)
     recipe = _recipe_for(folder, recipe)
-    if recipe.adapter.method in ('prefix_tuning', 'prompt_tuning'):
+    if recipe.adapter.method in PROMPT_METHODS:
         raise ExportError(f"{recipe.adapter.method} adds virtual tokens, not weights, so it cannot be merged into the base; "
                           "ship the adapter instead")
     if recipe.adapter.method == 'full': raise ExportError(f"'{folder}' is a fully fine-tuned model already; there is no adapter to merge")
