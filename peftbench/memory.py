@@ -6,7 +6,7 @@ Docs: https://peftbench.github.io/peftbench/memory.html.md"""
 
 # %% ../nbs/02_memory.ipynb #681c4b32
 from __future__ import annotations
-import copy, math
+import copy, dataclasses, math
 from dataclasses import dataclass, field
 from fastcore.basics import patch
 from .recipe import Recipe, Hardware, QUANT_MODES
@@ -485,7 +485,8 @@ def fit(recipe: Recipe, gpu: GPU | str, what: str = 'batch_size', limit: int | N
     if not g.memory_bytes: raise ValueError(f'{g.name} has no memory size to fit against; pick a GPU')
     hi = limit or (1024 if what == 'batch_size' else arch(recipe.model.name).max_position_embeddings)
     def at(v):
-        r = copy.deepcopy(recipe); setattr(getattr(r, part), what, v); return r, estimate(r, g)
+        r = dataclasses.replace(recipe, **{part: dataclasses.replace(getattr(recipe, part), **{what: v})})  # shallow: estimate reads
+        return r, estimate(r, g)
     r1, e1 = at(1)
     if not e1.fits: return Fit(what, None, e1, suggestions(r1, g))
     lo = 1
