@@ -35,6 +35,7 @@ def fork(fn, logfile, fault=None):
     try:
         fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644); os.dup2(fd, 1); os.dup2(fd, 2)
         if fault: os.environ['PEFTBENCH_FAULT'] = fault
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal (a shell's background job starts with it ignored)
         import torch; torch.set_num_threads(1)  # many small processes on few cores
         fn()
     except BaseException as e:
