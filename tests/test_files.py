@@ -1,7 +1,6 @@
 """Issue 14, the data and load side: each fact in one place. data and load use peftbench.translate's definitions (the same
 objects, not copies), data still offers every name it did, and data, files and load import only modules whose notebook
 sorts earlier."""
-import ast
 from pathlib import Path
 
 import pytest
@@ -39,29 +38,12 @@ def test_load_uses_translate():
     for gone in ('prepare_model_for_kbit_training', 'get_peft_model', 'AutoTokenizer'): assert gone not in src
 
 
-def _notebook(mod: str) -> str:
-    "The notebook that exports module `mod` (its name sorts the modules into layers)."
-    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
-        if f'#| default_exp {mod}\\n' in nb.read_text() or f'#| default_exp {mod}"' in nb.read_text(): return nb.name
-    raise AssertionError(f'no notebook exports peftbench.{mod}')
-
-
-def _imports(mod: str) -> set:
-    "The peftbench modules `mod` imports, at the top or inside functions."
-    out = set()
-    for node in ast.walk(ast.parse((PKG / f'{mod}.py').read_text())):
-        if isinstance(node, ast.ImportFrom):
-            m = node.module or ''
-            if node.level == 1: out |= {m} if m else {a.name for a in node.names}
-            elif m.startswith('peftbench.'): out.add(m.split('.')[1])
-            elif m == 'peftbench': out |= {a.name for a in node.names}
-        elif isinstance(node, ast.Import): out |= {a.name.split('.')[1] for a in node.names if a.name.startswith('peftbench.')}
-    return out
+from test_layout import NB, imported  # the one reader of notebook order and imports (tests/test_layout.py)
 
 
 @pytest.mark.parametrize('mod', ['files', 'data', 'load'])
 def test_layers(mod):
     "A module imports only modules whose notebook sorts earlier (no cycles, a readable order)."
-    mine = _notebook(mod)
-    later = sorted(m for m in _imports(mod) if _notebook(m) >= mine)
+    mine = NB[mod]
+    later = sorted(m for m in imported(mod) if NB[m] >= mine)
     assert later == [], f'peftbench.{mod} ({mine}) imports {later}, whose notebooks do not sort earlier'
