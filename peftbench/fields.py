@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields
 
 # %% auto #0
 __all__ = ['DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'LORA_INITS', 'SHAPES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS',
-           'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
+           'PRECISIONS', 'FUSED_LOSSES', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem',
+           'RecipeError']
 
 # %% ../nbs/00b_fields.ipynb #8bdf4617
 DTYPES = ('auto', 'float32', 'bfloat16', 'float16')
@@ -81,6 +82,7 @@ class DataSpec:
 OPTIMIZERS = ('adamw_torch', 'adamw_torch_fused', 'adamw_8bit', 'paged_adamw_8bit', 'paged_adamw_32bit', 'adafactor', 'sgd')
 SCHEDULERS = ('linear', 'cosine', 'constant', 'constant_with_warmup')
 PRECISIONS = ('auto', 'bf16', 'fp16', 'fp32')
+FUSED_LOSSES = ('chunked', 'cce')  # chunked: TRL's LM head in tiles, never the full logits; cce: Cut Cross-Entropy
 
 @dataclass
 class TrainSpec:
@@ -98,7 +100,9 @@ class TrainSpec:
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = False
     torch_compile: bool = False  # compile the model with torch.compile (first steps are slower while it compiles)
-    liger_kernel: bool = False  # Liger's fused kernels (RMSNorm, SwiGLU, chunked cross-entropy); needs `liger-kernel` and a GPU
+    liger_kernel: bool = False  # Liger's Triton kernels: RMSNorm, SwiGLU, RoPE (TRL keeps its own loss); needs `liger-kernel` and a GPU
+    fused_loss: str = 'chunked'  # chunked: TRL's tiled LM head and loss | cce: Cut Cross-Entropy (`cut-cross-entropy`, a GPU)
+    offload_activations: bool = False  # TRL's activation offloading: saved activations wait in pinned host RAM; needs a GPU
     group_by_length: bool = False  # batch examples of similar length together: less padding, same examples per epoch
     precision: str = 'auto'  # auto: bf16 where supported, else fp16 on GPU, fp32 on CPU
     logging_steps: int = 1

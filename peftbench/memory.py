@@ -236,6 +236,7 @@ def _head(st: _Step) -> tuple[float, float]:
     n, v = min(T, LOGIT_TILE[0]), min(V, LOGIT_TILE[1])
     kept = T*h*hs + 7*4*T  # the hidden states (stream dtype) and per-token statistics, for the backward
     cast = v*h*c if w_head != c else 0  # a slice of the head's weight cast to the compute dtype
+    if st.recipe.training.fused_loss == 'cce': n = cast = 0  # Cut Cross-Entropy: logit blocks live in on-chip SRAM only
     tile = n*v*c + cast
     g_head = 4*V*h + (V*h*w_head if w_head < 4 else 0) if full else 0  # full: the head's fp32 gradient, cast
     return kept + tile, kept + tile + cast + 4*T*h + (T*h*c if hs != c else 0) + g_head
@@ -251,7 +252,9 @@ def _saved(st: _Step) -> dict:
     head = T * (4*a.hidden_size + (2*st.compute*a.hidden_size if full else 0)) + (T*st.row if st.padded else 0)
     per_layer_kept = st.stream * a.hidden_size * T if r.training.gradient_checkpointing else layer  # a checkpoint, or all
     kept = a.num_layers * per_layer_kept + a.num_layers * int8
-    return dict(layer=layer, int8=int8, head=head, cast=cast, total=kept + head + _delta_weights(st))
+    # TRL's activation offloading moves saved tensors to host RAM: the GPU keeps the layer in backward and the next, prefetched
+    host = max(0, a.num_layers - 2) * per_layer_kept if r.training.offload_activations else 0.0
+    return dict(layer=layer, int8=int8, head=head, cast=cast, host=host, total=kept - host + head + _delta_weights(st))
 
 def _buffers(st: _Step) -> float:
     "Transient buffers: workspaces, inputs, the current layer's dequantised or cast weight, the method's temporaries."
@@ -325,7 +328,7 @@ def unmodelled(r: Recipe, a: Arch) -> list[str]:
         out.append(f"architecture '{a.model_type}' is not one of the Llama-style decoders the formulas model ({', '.join(KNOWN_TYPES)}); "
                    'activations are those of a Llama block of the same sizes')
     if r.training.liger_kernel:
-        out.append("training.liger_kernel: Liger's fused kernels save fewer activations than counted here (an upper bound)")
+        out.append("training.liger_kernel: Liger's layer kernels save fewer activations than counted here (an upper bound)")
     if r.training.torch_compile: out.append('training.torch_compile: a compiled step may save different tensors than eager PyTorch')
     return out
 
@@ -344,7 +347,8 @@ def _notes(st: _Step) -> tuple[list, dict, list]:
     notes, from_gpu = [], {}
     if r.training.optimizer.startswith('paged'):
         notes.append('paged optimizer states are managed memory; the driver can evict them to host RAM')
-    if mode == '8bit': notes.append("LLM.int8 keeps each linear's input for its backward, also under gradient checkpointing")
+    if mode == '8bit': notes.append("LLM.int8 keeps each linear's input for its backward, also under gradient checkpointing and offloading")
+    if r.training.offload_activations: notes.append(f'activation offloading: {fmt_bytes(_saved(st)["host"])} of activations in host RAM')
     if mode != 'none': from_gpu['activations'] = GPU_MODELLED['int8' if mode == '8bit' else 'kbit']
     if st.attn != r.model.attn_implementation and st.attn != 'sdpa':
         notes.append(f"attention: {st.attn} (transformers' choice for {st.arch.model_type})")
@@ -369,19 +373,14 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
 # %% ../nbs/02_memory.ipynb #22d78f1a
 def weight_bytes(recipe: Recipe, gpu: GPU | str | None = None) -> dict:
     "Bytes of the base weights under each quantization mode (the estimate's 'weights' term): mode -> bytes."
-    out = {}
-    for mode in QUANT_MODES:
-        r = copy.deepcopy(recipe)
-        r.quantization.mode = mode
-        out[mode] = int(_weights(r, arch(r.model.name), _setup(r, gpu)[2]))
-    return out
+    def at(mode): return dataclasses.replace(recipe, quantization=dataclasses.replace(recipe.quantization, mode=mode))  # shallow
+    return {m: int(_weights(at(m), arch(recipe.model.name), _setup(at(m), gpu)[2])) for m in QUANT_MODES}
 
 # %% ../nbs/02_memory.ipynb #fafea04f
 def changes(r: Recipe):
     "The memory-saving changes that apply to `r`: (sentence, changed recipe); `suggestions` ranks them."
     t, q, a = r.training, r.quantization, r.adapter
-    def v(fn):
-        c = copy.deepcopy(r); fn(c); return c
+    def v(fn): c = copy.deepcopy(r); fn(c); return c
     out = []
     if not t.gradient_checkpointing and _method(r).checkpointing:
         out.append(('set training.gradient_checkpointing to true', v(lambda c: setattr(c.training, 'gradient_checkpointing', True))))
@@ -404,6 +403,9 @@ def changes(r: Recipe):
                     v(lambda c: setattr(c.training, 'optimizer', 'paged_adamw_8bit'))))
     if _method(r).lora and a.r > 8:
         out.append((f'lower adapter.r to {a.r // 2}', v(lambda c: setattr(c.adapter, 'r', a.r // 2))))
+    if t.gradient_checkpointing and not t.offload_activations:  # the next step after checkpointing: slower, on the GPU only
+        out.append(('set training.offload_activations to true (checkpoints wait in host RAM)',
+                    v(lambda c: setattr(c.training, 'offload_activations', True))))
     if r.data.max_length > 256:
         half = r.data.max_length // 2
         out.append((f'shorten data.max_length to {half}', v(lambda c: setattr(c.data, 'max_length', half))))

@@ -12,17 +12,17 @@ from pathlib import Path
 from fastcore.basics import patch
 from . import translate
 from .translate import Method, METHODS, TEMPLATES
-from .fields import (DTYPES, ATTN, QUANT_MODES, QUANT_TYPES, LORA_INITS, SHAPES, COLUMNS, OPTIMIZERS, SCHEDULERS, PRECISIONS,
+from .fields import (DTYPES, ATTN, QUANT_MODES, QUANT_TYPES, LORA_INITS, SHAPES, COLUMNS, OPTIMIZERS, SCHEDULERS, PRECISIONS, FUSED_LOSSES,
                               ModelSpec, QuantSpec, AdapterSpec, DataSpec, TrainSpec, Problem, RecipeError)
 from .fields import _suggest, _choices, _part_from_dict, _type_problem, _default, _check_type, _check_choice
 from .fields import _typename  # noqa: F401 (the notebook's tests read field types)
 _all_ = ['TEMPLATES', 'DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'LORA_INITS', 'SHAPES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS',
-         'PRECISIONS', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
+         'PRECISIONS', 'FUSED_LOSSES', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
 
 # %% auto #0
 __all__ = ['LORA_FAMILY', 'PROMPT_METHODS', 'Recipe', 'Hardware', 'TEMPLATES', 'DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES',
-           'LORA_INITS', 'SHAPES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'ModelSpec', 'QuantSpec',
-           'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
+           'LORA_INITS', 'SHAPES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'FUSED_LOSSES', 'ModelSpec',
+           'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
 
 # %% ../nbs/00c_recipe.ipynb #afbdfea2
 # METHODS (peftbench.translate) is the one table of PEFT methods; these two groups are read from it
@@ -269,6 +269,7 @@ _FIELDS = [
                                  if isinstance(v, (int, float)) and v > 1 else None),
     ('training.scheduler', SCHEDULERS), ('training.warmup', _Range('number', 0)), ('training.weight_decay', _Range('number', 0)),
     ('training.optimizer', OPTIMIZERS), ('training.max_grad_norm', _Range('number', 0)), ('training.precision', PRECISIONS),
+    ('training.fused_loss', FUSED_LOSSES),
     ('training.logging_steps', _Range('int', 1)), ('training.save_steps', _Range('int', 1)),
     ('training.save_total_limit', _Range('int', 1)),
     ('training.eval_steps', _Range('int', 1), _OPTIONAL), ('training.early_stopping_patience', _Range('int', 1), _OPTIONAL),
@@ -298,6 +299,16 @@ def _validate_fields(r, p):
     for path, rule, *when in _FIELDS: _check_field(r, p, path, rule, *when)
 
 # %% ../nbs/00c_recipe.ipynb #52335672
+def _cce_problem(hw) -> str:
+    "Why training.fused_loss 'cce' cannot run here: no GPU, no package, or TRL's own chunked loss, which bypasses it."
+    import importlib.util
+    if not hw.cuda: return "training.fused_loss 'cce' needs a CUDA GPU (Cut Cross-Entropy's kernels are Triton); use 'chunked' on the CPU"
+    if importlib.util.find_spec('cut_cross_entropy') is None:
+        return "training.fused_loss 'cce' needs the cut-cross-entropy package: pip install cut-cross-entropy"
+    import trl
+    return (f"training.fused_loss 'cce' cannot run with TRL {trl.__version__}: its SFTTrainer scores tokens with its own chunked "
+            "LM head, which bypasses the model forward Cut Cross-Entropy patches; use 'chunked' (it never builds the full logits)")
+
 def _validate_combinations(r, hw, p):
     "Settings that are fine alone but not together, or not on this hardware; each problem names the field the sentence says to set."
     q, a, t, d = r.quantization, r.adapter, r.training, r.data
@@ -367,6 +378,10 @@ def _validate_combinations(r, hw, p):
             say('training.liger_kernel', "training.liger_kernel needs a CUDA GPU (its kernels are Triton); set it to false on the CPU")
         elif importlib.util.find_spec('liger_kernel') is None:
             say('training.liger_kernel', "training.liger_kernel needs the liger-kernel package: pip install liger-kernel")
+    if t.fused_loss == 'cce': say('training.fused_loss', _cce_problem(hw))
+    if t.offload_activations and not hw.cuda:
+        say('training.offload_activations', 'training.offload_activations needs a CUDA GPU (TRL streams saved activations to '
+                                            'pinned host memory and back); set it to false on the CPU')
     if t.group_by_length and d.packing:
         say('training.group_by_length', 'training.group_by_length has nothing to group when data.packing is on; turn one of them off')
 

@@ -169,6 +169,8 @@ def sft_args(r, cuda=None, bf16=None) -> dict:
               torch_compile=t['torch_compile'], use_liger_kernel=t['liger_kernel'],
               train_sampling_strategy='group_by_length' if t['group_by_length'] else 'random')
     if t['gradient_checkpointing']: kw['gradient_checkpointing_kwargs'] = {'use_reentrant': False}
+    if t.get('offload_activations'): kw['activation_offloading'] = True  # TRL's saved-tensor hooks: activations wait in host RAM
+    # training.fused_loss 'chunked' is TRL's own loss (a tiled LM head); 'cce' is refused by validation, so nothing to pass
     if t['early_stopping_patience']: kw.update(load_best_model_at_end=True, metric_for_best_model='eval_loss', greater_is_better=False)
     return kw
 

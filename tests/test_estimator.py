@@ -128,3 +128,48 @@ def test_count_params_everywhere():
         r = rec('HuggingFaceTB/SmolLM2-135M', adapter__method=meth, training__max_steps=100,
                 adapter__target_modules='all-linear' if METHODS[meth].targets and meth != 'ia3' else 'auto')
         assert meta.count_params(r)[1] == memory.trainable(r), meth
+
+
+# Issue 17 (H6): the fused loss and activation offloading through the recipe, in the estimator's terms.
+@pytest.mark.parametrize('gc', [False, True])
+def test_offload_moves_all_but_two_layers_to_host(gc):
+    "TRL's activation offloading: the GPU keeps two layers' saved tensors (in backward, prefetched); the rest is in host RAM."
+    base = rec('meta-llama/Llama-3.2-1B', training__gradient_checkpointing=gc, training__batch_size=4, data__max_length=1024)
+    off = copy.deepcopy(base); off.training.offload_activations = True
+    st0, st1 = memory._step(base, 'H200'), memory._step(off, 'H200')
+    s0, s1 = memory._saved(st0), memory._saved(st1)
+    per_layer = st0.stream * st0.arch.hidden_size * st0.tokens if gc else s0['layer']
+    assert s1['host'] == (st0.arch.num_layers - 2) * per_layer > 0 and s0['host'] == 0
+    assert s0['total'] - s1['total'] == s1['host']
+    e0, e1 = memory.estimate(base, 'H200'), memory.estimate(off, 'H200')
+    assert e1.peak_allocated_bytes < e0.peak_allocated_bytes
+    assert e1.terms['weights'] == e0.terms['weights'] and e1.terms['optimizer'] == e0.terms['optimizer']
+    assert any('host RAM' in n for n in e1.notes) and not any('host RAM' in n for n in e0.notes)
+
+
+def test_offload_is_suggested_after_checkpointing():
+    "With checkpointing on, offloading is one of the changes, with the bytes it saves; without, checkpointing comes first."
+    r = rec('meta-llama/Llama-3.2-1B', training__gradient_checkpointing=True, training__batch_size=16, data__max_length=2048)
+    saved = dict(memory.suggestions(r, 'T4'))
+    key = next(s for s in saved if 'offload_activations' in s)
+    assert saved[key] > 0
+    r.training.gradient_checkpointing = False
+    assert not any('offload_activations' in s for s, _ in memory.changes(r))
+
+
+def test_cce_drops_the_logit_tiles():
+    "Cut Cross-Entropy keeps no logit tiles: the logits term shrinks by at least one tile of tokens x vocabulary."
+    r = rec('meta-llama/Llama-3.2-1B', training__batch_size=8, data__max_length=1024)
+    c = copy.deepcopy(r); c.training.fused_loss = 'cce'
+    st = memory._step(r, 'H200')
+    f0, b0 = memory._head(st)
+    f1, b1 = memory._head(memory._step(c, 'H200'))
+    tile = min(st.tokens, memory.LOGIT_TILE[0]) * min(st.arch.vocab_size, memory.LOGIT_TILE[1]) * st.compute
+    assert f0 - f1 >= tile and b0 - b1 >= tile
+    assert memory.estimate(c, 'H200').peak_allocated_bytes <= memory.estimate(r, 'H200').peak_allocated_bytes
+
+
+def test_defaults_leave_the_pins_alone():
+    "The new fields default to what TRL does without them: the chunked loss, no offloading."
+    from peftbench.recipe import TrainSpec
+    assert (TrainSpec().fused_loss, TrainSpec().offload_activations) == ('chunked', False)
