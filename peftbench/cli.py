@@ -1,4 +1,4 @@
-"""`peftbench demo`, `estimate`, `train` and `export`: the engine, headless.
+"""`peftbench demo`, `estimate`, `train`, `export` and `compare`: the engine, headless.
 
 Docs: https://peftbench.github.io/peftbench/cli.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://peftbench.github.io/peftbench/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #411bcef3
 from __future__ import annotations
-import argparse, difflib, json, logging, os, platform, sys, time, warnings
+import argparse, difflib, json, logging, os, platform, shutil, sys, time, warnings
 from pathlib import Path
 from .recipe import Recipe, RecipeError, Hardware
 from .translate import METHODS
@@ -47,19 +47,26 @@ class _Parser(argparse.ArgumentParser):
 
 # %% ../nbs/20_cli.ipynb #b358287b
 class Progress:
-    "Subscriber that draws a run's events as a tqdm bar with a live loss read-out."
+    "Subscriber that draws a run's events as a tqdm bar with a live loss read-out; one plain line per logged step off a terminal."
     def __init__(self, file=None):
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=None, unit='step', file=file or sys.stderr, dynamic_ncols=True, desc='train')
+        self.file, self.bar, self.first = file or sys.stderr, None, 0
+        self.tty = bool(getattr(self.file, 'isatty', lambda: False)())
     def __call__(self, e):
-        if e['event'] == 'start': self.bar.n = e['step']; self.bar.refresh()
+        if e['event'] == 'start': self.first = e['step']
         elif e['event'] == 'train':
-            if e.get('max_steps') and self.bar.total != e['max_steps']: self.bar.total = e['max_steps']
-            self.bar.update(e['step'] - self.bar.n)
             post = {'loss': f"{e['loss']:.3f}", 'lr': f"{e['lr']:.1e}" if e.get('lr') is not None else '-'}
             if e.get('tokens_per_s'): post['tok/s'] = f"{e['tokens_per_s']:.0f}"
+            if not self.tty:  # a log file or a pipe: no carriage returns, no bar redrawn at every refresh
+                total = f"/{e['max_steps']}" if e.get('max_steps') else ''
+                print(f"train: step {e['step']}{total} " + ' '.join(f'{k} {v}' for k, v in post.items()), file=self.file, flush=True)
+                return
+            if self.bar is None:
+                from tqdm.auto import tqdm
+                self.bar = tqdm(total=e.get('max_steps') or None, initial=self.first, unit='step', file=self.file, dynamic_ncols=True,
+                                desc='train')
+            self.bar.update(e['step'] - self.bar.n)
             self.bar.set_postfix(post, refresh=True)
-        elif e['event'] == 'end': self.bar.close()
+        elif e['event'] == 'end' and self.bar is not None: self.bar.close()
 
 # %% ../nbs/20_cli.ipynb #38188ee1
 def machine() -> dict:
@@ -93,6 +100,7 @@ def demo(out=None, steps=300, overwrite=False, n_compare=100, show=4, file=None)
     say('  ' + str(estimate(r, 'T4')).replace('\n', '\n  '))
     say('3/5 load      ' + str(param_report(run.model)).replace('\n', '\n              '))
     say(f'4/5 train     {len(run.data["train"]):,} examples of the JSON task')
+    for n in getattr(run.data, 'notes', None) or []: say(f'              note: {n}')
     run.subscribe(Progress(sys.stderr))
     run.train()  # on this thread; Ctrl-C stops with a checkpoint
     train_s, tr = last(run.events, 'end')['seconds'], of(run.events, 'train')
@@ -220,6 +228,38 @@ def _export_cmd(a):
     print(f'wrote {out} and {cfg}; train with: accelerate launch --config_file {cfg} {out}')
     return 0
 
+# %% ../nbs/20_cli.ipynb #c626d91c
+def _compare_parser(sub):
+    "The `compare` subcommand's arguments."
+    c = sub.add_parser('compare', help="a run's base and adapted outputs side by side, scored when the task has a scorer")
+    c.add_argument('run', metavar='RUN_FOLDER', help='a run folder (the output_dir of a run) or an adapter folder')
+    c.add_argument('--prompts', metavar='FILE', help='one prompt per line, or .jsonl with a "prompt" key (default: the held-out prompts)')
+    c.add_argument('--n', type=_positive, default=20, help='compare the first N prompts (default 20)')
+    c.add_argument('--max-new-tokens', type=_positive, default=32, help='tokens each output may add (default 32)')
+    c.add_argument('--debug', action='store_true', help='show tracebacks (or set PEFTBENCH_DEBUG=1)')
+    return c
+
+def _compare_cmd(a, file=None):
+    from peftbench.compare import heldout_prompts, read_prompts
+    from peftbench.export import _locate
+    run = Path(a.run)
+    if not run.is_dir():
+        what = 'is a file' if run.exists() else 'does not exist'
+        raise ValueError(f"'{run}' {what}; give a run folder (a run's output_dir) or an adapter folder")
+    _, recipe = _locate(run)  # a folder with no adapter is refused here, before the model loads
+    prompts = read_prompts(a.prompts) if a.prompts else heldout_prompts(recipe)
+    if not prompts:
+        why = (f"its data {recipe.data.source!r} has no held-out prompts peftbench knows" if recipe else
+               f"'{run}' has no recipe.yaml to take held-out prompts from")
+        raise ValueError(f"{why}; give your own with --prompts FILE (one prompt per line)")
+    quiet()
+    from peftbench.export import load_adapter
+    from peftbench.compare import compare, scorer_for
+    model, tok = load_adapter(run)
+    c = compare(model, tok, prompts[:a.n], scorer=scorer_for(recipe) if recipe else None, max_new_tokens=a.max_new_tokens)
+    print(c.table(width=shutil.get_terminal_size((120, 24)).columns), file=file or sys.stdout)
+    return 0
+
 # %% ../nbs/20_cli.ipynb #91fcbfd0
 def _parser():
     p = _Parser('peftbench', description='A workbench for parameter-efficient fine-tuning of causal LMs.')
@@ -242,6 +282,7 @@ def _parser():
     t.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
     t.add_argument('--overwrite', action='store_true')
     _export_parser(sub)
+    _compare_parser(sub)
     for s in (d, e, t): s.add_argument('--debug', action='store_true', help='show tracebacks (or set PEFTBENCH_DEBUG=1)')
     p.commands = sub.choices
     return p
@@ -262,6 +303,10 @@ def _usage(p, a):
 
 _BAD_INPUT = ('RecipeError', 'LoadError', 'ModelError', 'DataError', 'ExportError')
 
+def _bad(ex) -> bool:
+    "Whether `ex` is bad input (exit status 2): the engine's input errors, a ValueError or an OSError."
+    return any(c.__name__ in _BAD_INPUT for c in type(ex).__mro__) or isinstance(ex, (ValueError, OSError))
+
 def main(argv=None):
     "The `peftbench` command."
     p = _parser()
@@ -273,6 +318,7 @@ def main(argv=None):
         if a.cmd == 'estimate': _estimate_cmd(a); return 0
         if a.cmd == 'train': return _train_cmd(a)
         if a.cmd == 'export': return _export_cmd(a)
+        if a.cmd == 'compare': return _compare_cmd(a)
     except KeyboardInterrupt:
         if debug: raise
         print('peftbench: interrupted; nothing was changed after the last saved checkpoint', file=sys.stderr)
@@ -281,10 +327,12 @@ def main(argv=None):
         if debug: raise
         if type(ex).__name__ == 'Interrupted':  # a second Ctrl-C, or one while loading
             print(f'peftbench: {_line(ex)}', file=sys.stderr); return 130
-        bad = any(c.__name__ in _BAD_INPUT for c in type(ex).__mro__) or isinstance(ex, (ValueError, OSError))
+        bad = _bad(ex) or (type(ex).__name__ == 'RunError' and ex.__cause__ is not None and _bad(ex.__cause__))  # found while preparing
         line, kind = _line(ex), type(ex).__name__
-        if isinstance(ex, RecipeError) and len(ex.problems) > 1:
-            msg = 'the recipe has problems:\n' + '\n'.join(f'- {_line(q)}' for q in ex.problems)
+        if isinstance(ex, RecipeError) and len(ex.problems) > 1:  # at most 3 lines: the count, then the first two
+            k = len(ex.problems)
+            head = f'the recipe has {k} problems' + (':' if k == 2 else '; the first 2 (fix them, then run again for the rest):')
+            msg = head + '\n' + '\n'.join(f'- {_line(q)}' for q in ex.problems[:2])
         elif bad or kind == 'RunError': msg = line
         else: msg = f"{line if line == kind else f'{kind}: {line}'} (run again with --debug for the traceback)"  # not foreseen: say what
         print(f'peftbench: error: {msg}', file=sys.stderr)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['sides_of', 'TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_match', 'regex', 'scorer_for', 'perplexity',
-           'compare', 'checkpoints', 'compare_checkpoints', 'stream_compare', 'general_texts', 'Forgetting',
-           'forgetting']
+__all__ = ['sides_of', 'TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_match', 'regex', 'scorer_for', 'heldout_prompts',
+           'read_prompts', 'perplexity', 'compare', 'checkpoints', 'compare_checkpoints', 'stream_compare',
+           'general_texts', 'Forgetting', 'forgetting']
 
 # %% ../nbs/07_compare.ipynb #2f653efe
 from .load import generate  # batched, left-padded, seeded generation lives with the loader
@@ -148,6 +148,14 @@ def token_logprobs(model, tokenizer, prompt, completion, adapters=None) -> list[
 
 # %% ../nbs/07_compare.ipynb #1416099b
 def _pct(k, v): return '-' if v is None else f'{v:.3g}' if k == 'perplexity' else f'{v:.0%}'
+def _flat(s) -> str: return ' '.join(str(s).replace('\n', ' ⏎ ').split())  # one line: a line break shows as ⏎
+def _fit(s: str, w: int) -> str: return s if len(s) <= w else s[:max(w - 1, 0)] + '…'
+
+def _widths(natural: list[int], total: int, least: int = 8) -> list[int]:
+    "Column widths from each column's natural width: the widest give up characters until they fit `total`."
+    w = list(natural)
+    while sum(w) > total and max(w) > least: w[w.index(max(w))] -= 1
+    return w
 
 @dataclass
 class Comparison:
@@ -171,6 +179,21 @@ class Comparison:
         s = [f'{k}: ' + sep.join(f'{side} {_pct(k, v.get(side))}' for side in self.sides) for k, v in self.summary.items()]
         return '\n'.join(s) or f'{len(self.rows)} prompts'
     __repr__ = __str__
+
+    def mark(self, row: dict, side: str) -> str:
+        "✓ when every yes/no score of `side` in `row` is yes, ✗ when one is no, '' when the row has none."
+        v = [row[f'{side}_{k}'] for k in self.summary if isinstance(row.get(f'{side}_{k}'), bool)]
+        return '' if not v else '✓' if all(v) else '✗'
+
+    def table(self, width: int = 120, n: int | None = None) -> str:
+        "The first `n` rows as plain text at most `width` wide: prompt | a column per side (✓/✗ when scored), then the totals."
+        head = ['prompt', *self.sides]
+        body = [[_flat(r['prompt'])] + [' '.join(filter(None, [self.mark(r, s), _flat(r[s]) or '(empty)'])) for s in self.sides]
+                for r in self.rows[:n]]
+        w = _widths([max(len(x) for x in col) for col in zip(head, *body)], width - 3 * (len(head) - 1))
+        line = lambda cells: ' | '.join(_fit(c, k).ljust(k) for c, k in zip(cells, w)).rstrip()
+        out = [line(head), '-+-'.join('-' * k for k in w), *map(line, body)]
+        return '\n'.join(out + (['', str(self)] if self.summary else []))
 
     def _repr_html_(self):
         esc = lambda s: html.escape(str(s))
@@ -221,6 +244,32 @@ def scorer_for(recipe):
     if recipe.data.source != 'pico': return None
     from peftbench.pico import task_score
     return task_score
+
+# %% ../nbs/07_compare.ipynb #b31e35db
+def heldout_prompts(recipe, n: int | None = None) -> list[str]:
+    "The first `n` held-out prompts of `recipe`'s task: pico's test prompts when it trains on pico, else none."
+    if recipe is None or recipe.data.source != 'pico': return []
+    from peftbench.pico import task_rows
+    return [r['prompt'] for r in task_rows('test')][:n]
+
+_PROMPTS = 'a text file with one prompt per line, or a .jsonl file with a "prompt" key per line'
+
+def read_prompts(path) -> list[str]:
+    "Prompts from `path`: JSON lines with a `prompt` key (.jsonl), else one per line (a `\\n` in a line is a line break)."
+    p = Path(path)
+    if not p.is_file(): raise ValueError(f"prompts file '{p}' {'is a folder' if p.is_dir() else 'does not exist'}; give {_PROMPTS}")
+    lines = [(i, l) for i, l in enumerate(p.read_text(encoding='utf-8', errors='replace').splitlines(), 1) if l.strip()]
+    if p.suffix != '.jsonl': out = [l.replace('\\n', '\n') for _, l in lines]
+    else:
+        out = []
+        for i, l in lines:
+            try: row = json.loads(l)
+            except ValueError: row = None
+            if not isinstance(row, dict) or not isinstance(row.get('prompt'), str):
+                raise ValueError(f"line {i} of '{p}' is not a JSON object with a \"prompt\" string; give {_PROMPTS}")
+            out.append(row['prompt'])
+    if not out: raise ValueError(f"prompts file '{p}' holds no prompt; give {_PROMPTS}")
+    return out
 
 # %% ../nbs/07_compare.ipynb #80104e4a
 def _rows(data) -> list[tuple[str, str]]:
