@@ -16,12 +16,13 @@ __all__ = ['RUNNING', 'NO_MODEL', 'prompts_text', 'text_prompts', 'demo_prompts'
 
 # %% ../nbs/18_compare_panel.ipynb #a744a436
 def prompts_text(prompts) -> str:
-    "`prompts` as the text box shows them: one per line, newlines inside a prompt written `\\n`."
-    return '\n'.join(p.replace('\n', '\\n') for p in prompts)
+    "`prompts` as the text box shows them: an empty line between two prompts, the line breaks inside a prompt as they are."
+    return '\n\n'.join(prompts)
 
 def text_prompts(text: str) -> list[str]:
-    "The prompts in the text box: its non-empty lines, `\\n` read as a newline."
-    return [l.replace('\\n', '\n') for l in text.splitlines() if l.strip()]
+    "The prompts in the text box: the blocks of lines between empty lines, each one prompt with its line breaks."
+    blocks = re.split(r'\n[ \t]*\n', text.replace('\r\n', '\n'))
+    return [re.sub(r'(\n[ \t]*)+$', '', re.sub(r'^([ \t]*\n)+', '', b)) for b in blocks if b.strip()]
 
 def demo_prompts(recipe, n: int = 4) -> list[str]:
     "Held-out prompts of the embedded task when the recipe trains on it (pico), else none."
@@ -87,8 +88,8 @@ class ComparePanel(Panel):
         self.folder = W.Text(placeholder='an adapter or run folder, e.g. runs/pico-demo', layout=W.Layout(width='360px'))
         self.load_button = W.Button(description='Load', icon='folder-open', tooltip='load the base model and this adapter')
         self.source = W.HTML()
-        self.prompts = W.Textarea(placeholder='one prompt per line; write \\n for a newline inside a prompt',
-                                  layout=W.Layout(width='100%', height='100px'))
+        self.prompts = W.Textarea(placeholder='prompts, an empty line between two; a prompt may span several lines',
+                                  layout=W.Layout(width='100%', height='190px'))
         self.max_new = W.IntSlider(value=32, min=1, max=512, continuous_update=False)
         self.mode = W.ToggleButtons(options=['greedy', 'sample'], style={'button_width': '70px'})
         self.temperature = W.FloatSlider(value=0.8, min=0.05, max=2.0, step=0.05, continuous_update=False, layout=W.Layout(display='none'))
@@ -103,7 +104,7 @@ class ComparePanel(Panel):
         self.stop.on_click(lambda _: self.halt())
         return [row('adapter folder', self.folder, self.load_button,
                     tip='a folder written by a run (or its adapter/ folder); leave empty to use the training run'),
-                row('model', self.source), row('prompts', self.prompts, tip='one per line'),
+                row('model', self.source), row('prompts', self.prompts, tip='an empty line between two prompts'),
                 row('new tokens', self.max_new),
                 row('decoding', self.mode, self.temperature,
                     tip='greedy: the likeliest token each time; sample: drawn at this temperature'),
@@ -115,7 +116,7 @@ class ComparePanel(Panel):
             new = prompts_text(demo_prompts(self.state.recipe))
             if self.prompts.value == self._default: self.prompts.value = new
             self._default = new
-        self.sync()
+        if '.' not in path: self.sync()  # '*', 'run': the model and the buttons follow the run, not the recipe's fields
 
 # %% ../nbs/18_compare_panel.ipynb #df5f9bbf
 def _run_model(run):

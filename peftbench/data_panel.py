@@ -12,12 +12,12 @@ from pathlib import Path
 import ipywidgets as W
 from fastcore.basics import patch
 from .recipe import SHAPES, TEMPLATES
-from .ui import Panel, bind, row, choice, toggle, number, later
+from .ui import Panel, bind, row, choice, toggle, number, later, sized, title
 from .data import BUILDERS
 from .plots import length_svg as length_svg
 
 # %% auto #0
-__all__ = ['SOURCES', 'DATA_FILES', 'STALE', 'DataPanel']
+__all__ = ['SOURCES', 'DATA_FILES', 'STALE', 'eval_share', 'DataPanel']
 
 # %% ../nbs/14_data_panel.ipynb #0ce46198
 SOURCES = ('pico',)
@@ -33,9 +33,19 @@ def _local_files(limit: int = 20) -> list[str]:
 
 def _red(msg: str) -> str: return f'<div style="color:#c9302c">&#9888; {html.escape(msg)}</div>'
 
+def eval_share(state) -> W.FloatSlider:
+    "A slider for `data.eval_fraction` that reads as a percentage (the Data and the Training tab show the same)."
+    w = W.FloatSlider(min=0, max=0.9, step=0.01, readout_format='.0%', continuous_update=False, layout=W.Layout(width='220px'))
+    return bind(state, 'data.eval_fraction', w)
+
 class DataPanel(Panel):
     "Edit `recipe.data`, and preview the formatted examples with their trained tokens highlighted."
     section, title = 'data', 'Data'
+
+    def __init__(self, state=None, **kw):
+        super().__init__(state, **kw)
+        kids = list(self.box.children); kids.remove(self.issues)  # the data's problems above the preview, in view
+        kids.insert(kids.index(self.actions), self.issues); self.box.children = kids
 
     def build(self):
         s = self.state
@@ -49,12 +59,12 @@ class DataPanel(Panel):
         self.template = W.Dropdown(options=[(t, t) for t in TEMPLATES] + [('custom Jinja…', 'custom')], layout=W.Layout(width='220px'))
         self.jinja = W.Textarea(placeholder="{% for m in messages %}…{% endfor %}", continuous_update=False,
                                 layout=W.Layout(width='100%', height='90px', display='none'))
-        self.max_length = bind(s, 'data.max_length', W.BoundedIntText(min=8, max=1 << 20, layout=W.Layout(width='90px')))
+        self.source_why = W.HTML(layout=W.Layout(margin='0 0 2px 150px'))  # a problem with the source, next to it
+        self.max_length = sized(number(s, 'data.max_length', int, minimum=8), '90px')
         self.length_slider = W.IntSlider(min=32, max=8192, step=32, readout=False, continuous_update=False, layout=W.Layout(width='260px'))
         self.packing = toggle(s, 'data.packing', 'pack short examples together')
         self.completions = toggle(s, 'data.completion_only_loss', 'train on completions only')
-        share = W.FloatSlider(min=0, max=0.9, step=0.01, readout_format='.0%', continuous_update=False)
-        self.eval_fraction = bind(s, 'data.eval_fraction', share)
+        self.eval_fraction = eval_share(s)
         self.max_examples = number(s, 'data.max_examples', int, minimum=1, none='', placeholder='all')
         split = W.Text(placeholder='none: use the eval fraction', continuous_update=False, layout=W.Layout(width='220px'))
         self.eval_split = bind(s, 'data.eval_split', split,
@@ -63,15 +73,17 @@ class DataPanel(Panel):
         self.status = W.HTML()
         self.out, self.hist = W.HTML(), W.HTML()
         self.last, self._key, self._busy, self._html = None, None, threading.Lock(), ('', '')
-        self._template_busy = False
+        self._template_busy, self._sliding = False, False
         self.template.observe(self._pick_template, 'value')
         self.jinja.observe(lambda ch: self._template_busy or s.set('data.template', ch['new']), 'value')
-        self.length_slider.observe(lambda ch: setattr(self.max_length, 'value', ch['new']), 'value')
-        self.max_length.observe(lambda ch: self._show_length(ch['new']), 'value')
-        self._show_length(self.max_length.value)
+        self.length_slider.observe(lambda ch: self._sliding or s.set('data.max_length', ch['new']), 'value')
+        self._show_length()
         self.button.on_click(lambda _: self.preview_later())
-        return [row('source', self.source,
+        self.actions = W.HBox([self.button, self.status])
+        return [title(self.title),
+                row('source', self.source,
                     tip='pico (the embedded task), a Hub data set id, a .jsonl/.json/.csv/.parquet/.txt file or a folder of them'),
+                self.source_why,
                 row('split', self.split, tip="a split, optionally sliced: train, train[:2000], test[10%:]"),
                 row('shape', self.shape,
                     tip='auto tells it from the columns: text, instruction, prompt/completion, messages, conversations'),
@@ -83,12 +95,17 @@ class DataPanel(Panel):
                 row('eval fraction', self.eval_fraction, tip='share of the rows held out for evaluation (when there is no eval split)'),
                 row('eval split', self.eval_split, tip='evaluate on this split of the source (e.g. test) instead of a fraction'),
                 row('max examples', self.max_examples, tip='use only the first N rows; empty: all'),
-                W.HBox([self.button, self.status]), self.out, self.hist]
+                self.actions, self.out, self.hist]
 
-    def _show_length(self, v):
-        "Mirror the length box on the slider, widening the slider for long contexts."
+    def _show_length(self):
+        "Mirror the recipe's length on the slider, widening the slider for long contexts."
+        v = self.state.recipe.data.max_length
+        if not isinstance(v, int): return
         while v > self.length_slider.max: self.length_slider.max *= 2
-        if self.length_slider.value != v: self.length_slider.value = max(v, self.length_slider.min)
+        self._sliding = True
+        try:
+            if self.length_slider.value != v: self.length_slider.value = max(v, self.length_slider.min)
+        finally: self._sliding = False
 
     def _pick_template(self, ch):
         if self._template_busy: return
@@ -103,6 +120,8 @@ class DataPanel(Panel):
         self.state.set('data.template', self.jinja.value)
 
     def refresh(self, path):
+        if path.split('.')[0] not in ('*', 'data', 'model'): return  # the preview depends on the data and the model only
+        if path in ('*', 'data.max_length'): self._show_length()
         if path in ('*', 'data.template'):
             t = self.state.recipe.data.template
             custom = not (isinstance(t, str) and t in TEMPLATES)
@@ -113,6 +132,13 @@ class DataPanel(Panel):
             finally: self._template_busy = False
             self.jinja.layout.display = '' if custom else 'none'
         self._show()
+
+    def show_problems(self):
+        "The data's problems: one with the source next to it, the others above the preview."
+        ps = self.state.problems(self.section)
+        at = [p for p in ps if getattr(p, 'field', None) == 'data.source']
+        self.source_why.value = ''.join(_red(str(p)) for p in at)
+        self.issues.value = ''.join(f'<div style="color:#b94a48">&#9888; {html.escape(str(p))}</div>' for p in ps if p not in at)
 
 # %% ../nbs/14_data_panel.ipynb #3eb266d8
 def _data_key(recipe) -> str:
@@ -141,8 +167,11 @@ def preview(self: DataPanel):
         self._busy.release()
         self._show()
     s, extra = p.stats, []
-    if s.get('dropped'): extra.append(f"{s['dropped']} examples have no trained token left and are dropped")
-    if 'packed_sequences' in s: extra.append(f"packing makes {s['packed_sequences']} sequences of up to {p.max_length} tokens")
+    if s.get('dropped'):
+        n = s['dropped']; extra.append(f"{n} example{'s' * (n != 1)} {'have' if n != 1 else 'has'} no trained token left and "
+                                       f"{'are' if n != 1 else 'is'} dropped")
+    if 'packed_sequences' in s:
+        n = s['packed_sequences']; extra.append(f"packing makes {n} sequence{'s' * (n != 1)} of up to {p.max_length} tokens")
     self.last, self._key = p, _data_key(recipe)
     notes = ''.join(f'<div style="color:#8a6d3b">{html.escape(x)}</div>' for x in extra)
     self._html = (p._repr_html_() + notes, length_svg(p.lengths, p.max_length))

@@ -13,7 +13,14 @@ from .catalog import CATALOG, Arch
 from .ui import Panel, bind, row, toggle, radio, pick, mark, show, note, lab, title, arch_soon, human
 
 # %% auto #0
-__all__ = ['ModelPanel', 'describe']
+__all__ = ['FREE', 'ModelPanel', 'describe']
+
+# %% ../nbs/11_model_panel.ipynb #a3f1c0d2
+FREE = ('adapter.r', 'adapter.alpha', 'adapter.dropout', 'adapter.target_modules', 'adapter.target_r', 'adapter.num_virtual_tokens',
+        'adapter.extra', 'training.lr', 'training.epochs', 'training.batch_size', 'training.grad_accum', 'training.scheduler',
+        'training.warmup', 'training.weight_decay', 'training.max_grad_norm', 'training.logging_steps', 'training.save_total_limit',
+        'training.seed', 'training.output_dir', 'data.source', 'data.split', 'data.shape', 'data.max_length', 'data.max_examples',
+        'data.template', 'data.columns', 'model.revision', 'model.trust_remote_code')  # fields no option's availability depends on
 
 # %% ../nbs/11_model_panel.ipynb #59db2133
 class ModelPanel(Panel):
@@ -25,10 +32,10 @@ class ModelPanel(Panel):
         self.name = bind(st, 'model.name', W.Combobox(options=['pico', *CATALOG], ensure_option=False, continuous_update=False,
                                                        placeholder="Hub id, local folder or 'pico'", layout=W.Layout(width='360px')),
                          put=_name)
-        self.dtype = radio(st, 'model.dtype', DTYPES, ['auto', 'fp32', 'bf16', 'fp16'], width='58px')
+        self.dtype = radio(st, 'model.dtype', DTYPES, ['auto', 'fp32', 'bf16', 'fp16'], width='76px')  # room for a ⚠ or ⊘ icon
         self.revision = bind(st, 'model.revision', W.Text(placeholder='main', continuous_update=False, layout=W.Layout(width='120px')),
                              get=lambda v: v or '', put=lambda v: v.strip() or None)
-        self.attn = pick(st, 'model.attn_implementation', ATTN, width='170px')
+        self.attn = pick(st, 'model.attn_implementation', ATTN, width='190px')
         self.trust = toggle(st, 'model.trust_remote_code', 'trust remote code')
         self.warning = W.HTML('<span style="color:#c0392b">&#9888; runs Python code from the model\'s repository on this machine; '
                               'turn it on only for repositories you trust</span>', layout=W.Layout(margin='0 0 0 12px'))
@@ -47,7 +54,7 @@ class ModelPanel(Panel):
         st = self.state
         self.warning.layout.display = '' if st.recipe.model.trust_remote_code else 'none'
         if path in ('*', 'model.name'): self.show_arch()
-        show(self.notes, mark(st, self.dtype) + mark(st, self.attn))
+        if path not in FREE: show(self.notes, mark(st, self.dtype) + mark(st, self.attn))
 
     def show_arch(self):
         "The architecture line for the current name (looked up off the main thread when it is slow)."

@@ -11,6 +11,7 @@ from .recipe import QUANT_MODES, QUANT_TYPES, DTYPES
 from .memory import fmt_bytes, weight_bytes as weight_bytes
 from .catalog import Arch
 from .ui import Panel, row, toggle, radio, mark, show, note, title, arch_soon, gpu_for
+from .model_panel import FREE
 
 # %% auto #0
 __all__ = ['MODE_LABELS', 'MEMORY_LABELS', 'QuantPanel']
@@ -26,10 +27,10 @@ class QuantPanel(Panel):
 
     def build(self):
         st = self.state
-        self.mode = radio(st, 'quantization.mode', QUANT_MODES, list(MODE_LABELS.values()), width='70px')
-        self.quant_type = radio(st, 'quantization.quant_type', QUANT_TYPES, ['NF4', 'FP4'], width='56px')
+        self.mode = radio(st, 'quantization.mode', QUANT_MODES, list(MODE_LABELS.values()), width='84px')  # room for an icon
+        self.quant_type = radio(st, 'quantization.quant_type', QUANT_TYPES, ['NF4', 'FP4'], width='72px')
         self.double = toggle(st, 'quantization.double_quant', 'double quant', layout=W.Layout(width='110px', margin='0 0 0 14px'))
-        self.compute = radio(st, 'quantization.compute_dtype', DTYPES, ['auto', 'fp32', 'bf16', 'fp16'], width='56px')
+        self.compute = radio(st, 'quantization.compute_dtype', DTYPES, ['auto', 'fp32', 'bf16', 'fp16'], width='76px')
         self.four = W.VBox([row('4-bit type', self.quant_type, self.double,
                                 tip='NF4 suits normally distributed weights (QLoRA); double quant saves ~0.4 bit per weight'),
                             row('compute dtype', self.compute,
@@ -42,6 +43,7 @@ class QuantPanel(Panel):
     def refresh(self, path):
         st, q = self.state, self.state.recipe.quantization
         self.four.layout.display = '' if q.mode == '4bit' else 'none'
+        if path in FREE: return  # changes neither which modes are allowed nor the weights' bytes
         lines = mark(st, self.mode)
         if q.mode == '4bit': lines += mark(st, self.quant_type) + mark(st, self.compute)
         show(self.notes, lines)

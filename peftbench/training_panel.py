@@ -10,6 +10,8 @@ import ipywidgets as W
 from .recipe import OPTIMIZERS, SCHEDULERS, PRECISIONS
 from .ui import (State, Panel, bind, row, choice, toggle, number, log_slider, radio, pick, mark, show, note, lab, title, sized,
                           option_problems, machines)
+from .model_panel import FREE
+from .data_panel import eval_share
 
 # %% auto #0
 __all__ = ['mark_switch', 'TrainingPanel']
@@ -34,19 +36,19 @@ class TrainingPanel(Panel):
         self.lr_slider = log_slider(st, 'training.lr', -6, -2, layout=W.Layout(width='180px'))
         self.scheduler = sized(choice(st, 'training.scheduler', SCHEDULERS), '170px')
         self._steps = 100  # steps to train when switching to 'by steps'
-        self.by = bind(st, 'training.max_steps', W.ToggleButtons(options=['epochs', 'steps'], style=dict(button_width='64px')),
+        self.by = bind(st, 'training.max_steps', W.ToggleButtons(options=['epochs', 'steps'], style=dict(button_width='76px')),
                        get=lambda v: 'epochs' if v == -1 else 'steps', put=lambda v: -1 if v == 'epochs' else self._steps)
         self.epochs = sized(number(st, 'training.epochs', float, minimum=1e-12), '60px')
         self.steps = sized(number(st, 'training.max_steps', int, minimum=1), '70px')
         self.batch = sized(number(st, 'training.batch_size', int, minimum=1), '50px')
         self.accum = sized(number(st, 'training.grad_accum', int, minimum=1), '50px')
-        self.effective = W.HTML(layout=W.Layout(margin='0 0 0 10px'))
+        self.effective = W.HTML(layout=W.Layout(margin='0 0 0 10px', flex='0 0 auto'))
         self.optimizer = pick(st, 'training.optimizer', OPTIMIZERS, width='190px')
         self.checkpointing = toggle(st, 'training.gradient_checkpointing', 'gradient checkpointing',
                                     layout=W.Layout(width='190px', margin='0 0 0 14px'))
-        self.precision = radio(st, 'training.precision', PRECISIONS, width='56px')
+        self.precision = radio(st, 'training.precision', PRECISIONS, width='76px')  # room for a ⚠ or ⊘ icon
         self.eval_steps = sized(number(st, 'training.eval_steps', int, minimum=1, none='', placeholder='off'), '60px')
-        self.eval_fraction = sized(number(st, 'data.eval_fraction', float, minimum=0), '60px')
+        self.eval_fraction = sized(eval_share(st), '200px')  # a percentage, as on the Data tab
         self.logging = sized(number(st, 'training.logging_steps', int, minimum=1), '50px')
         self.save = sized(number(st, 'training.save_steps', int, minimum=1), '60px')
         self.seed = sized(number(st, 'training.seed', int, minimum=0), '60px')
@@ -71,7 +73,7 @@ class TrainingPanel(Panel):
                 row('learning rate', self.lr, self.lr_slider, lab('schedule', '64px'), self.scheduler,
                     tip='e.g. 2e-4 for LoRA, 1e-5 for full fine-tuning'),
                 row('train for', self.by, self.epochs, self.steps, tip='epochs over the data, or a fixed number of optimizer steps'),
-                row('batch', self.batch, lab('× accumulation', '100px'), self.accum, self.effective,
+                row('batch', self.batch, lab('× accumulation', '120px'), self.accum, self.effective,
                     tip='sequences per device step × steps accumulated'),
                 row('optimizer', self.optimizer, self.checkpointing,
                     tip='gradient checkpointing recomputes activations: less memory, ~30% slower'),
@@ -88,8 +90,9 @@ class TrainingPanel(Panel):
         by_steps = t.max_steps != -1
         self.epochs.layout.display, self.steps.layout.display = ('none', '') if by_steps else ('', 'none')
         b, g = t.batch_size, t.grad_accum
-        self.effective.value = (f'<span style="color:#555">= <b>{b * g}</b> sequences per optimizer step</span>'
+        self.effective.value = (f'<span style="color:#555">= <b>{b * g}</b> sequence{"s" * (b * g != 1)} per optimizer step</span>'
                                 if isinstance(b, int) and isinstance(g, int) else '')
+        if path in FREE: return  # no option's availability depends on it
         lines = mark(st, self.optimizer) + mark(st, self.precision)
         for f, cb in self.switches.items(): lines += mark_switch(st, cb, f'training.{f}')
         lines += mark_switch(st, self.checkpointing, 'training.gradient_checkpointing')
