@@ -11,7 +11,7 @@ import ipywidgets as W
 from .recipe import Recipe, Hardware, METHODS, LORA_INITS
 from .catalog import Arch
 from .memory import trainable
-from .ui import Panel, bind, row, toggle, number, sized, pick, mark, show, note, lab, title, arch_soon, machines, human
+from .ui import Panel, bind, row, toggle, number, sized, pick, mark, show, note, lab, title, arch_soon, machines, human, explains, _set
 
 # %% auto #0
 __all__ = ['FIELDS', 'USES', 'ABOUT', 'ATTENTION', 'targeted', 'trainable_line', 'lora_hint', 'AdapterPanel']
@@ -60,9 +60,12 @@ class AdapterPanel(Panel):
         self.method = bind(st, 'adapter.method', W.Dropdown(options=list(METHODS), layout=W.Layout(width='150px')), put=self._picked)
         self.method.observe(self._after_pick, 'value')
         self.about = W.HTML(layout=W.Layout(margin='0 0 0 12px'))
-        r = W.IntSlider(min=1, max=256, continuous_update=True, layout=W.Layout(width='300px'))
+        r = explains(st, 'adapter.r', W.IntSlider(min=0, max=256, continuous_update=True, layout=W.Layout(width='300px')))
         r.add_class('peftbench-r')
-        self.r = bind(st, 'adapter.r', r, get=lambda v: _widen(r, v))
+        def rank(v):  # 0 is on the slider so that it can say why it is refused, instead of turning it into 1 silently
+            if v < 1: r.value = st.get('adapter.r'); r.say('rank must be at least 1'); raise ValueError(v)
+            return v
+        self.r = bind(st, 'adapter.r', r, get=lambda v: _widen(r, v), put=rank)
         self.alpha = sized(number(st, 'adapter.alpha', float, minimum=1e-12), '70px')
         self.scale = W.HTML(layout=W.Layout(margin='0 0 0 8px'))
         d = W.FloatSlider(min=0, max=0.5, step=0.01, readout_format='.2f', layout=W.Layout(width='230px'))
@@ -76,12 +79,11 @@ class AdapterPanel(Panel):
         self.save = bind(st, 'adapter.modules_to_save', save,
                          get=lambda v: ', '.join(v or []), put=lambda s: [x.strip() for x in s.split(',') if x.strip()] or None)
         self.preset = bind(st, 'adapter.target_modules', W.ToggleButtons(options=['auto', 'all linear', 'attention only'], value=None,
-                                                                          style=dict(button_width='100px')),
+                                                                          style=dict(button_width='auto')),  # as wide as each label
                            get=self._preset_of, put=self._preset)
         self.toggles = W.HBox(layout=W.Layout(flex_flow='row wrap', margin='0 0 0 150px'))
         self.missing = W.HTML(layout=W.Layout(margin='0 0 0 150px'))
-        self.count = W.HTML(layout=W.Layout(margin='4px 0 0 150px'))
-        self.hint = note()
+        self.count = W.HTML(layout=W.Layout(margin='4px 0 0 150px'))  # the count and peft's arithmetic: one message per change
         self.notes = note()
         P = lambda *ws: W.HBox(list(ws))
         self._parts = {'r': P(self.r), 'alpha': P(lab('alpha', '44px'), self.alpha, self.scale), 'dropout': P(self.dropout),
@@ -100,7 +102,7 @@ class AdapterPanel(Panel):
                        ('num_virtual_tokens',)),
                       (row('targets', self.preset, tip='which linear layers of each block get an adapter'), ('target_modules',))]
         self._rows.append((W.VBox([self.toggles, self.missing]), ('target_modules',)))
-        return [title(self.title), row('method', self.method, self.about), *[w for w, _ in self._rows], self.count, self.hint, self.notes]
+        return [title(self.title), row('method', self.method, self.about), *[w for w, _ in self._rows], self.count, self.notes]
 
     # the method: choosing one may set the quantization it needs
     def _picked(self, v): self._user = v; return v
@@ -177,15 +179,13 @@ class AdapterPanel(Panel):
     def refresh(self, path):
         st, ad = self.state, self.state.recipe.adapter
         if path in ('*', 'adapter.method'): self.about.value = _about(ad.method)
-        for f, w in self._parts.items(): w.layout.display = '' if ad.method in USES[f] else 'none'
-        for w, fs in self._rows: w.layout.display = '' if any(ad.method in USES[f] for f in fs) else 'none'
+        for f, w in self._parts.items(): _set(w.layout, display='' if ad.method in USES[f] else 'none')
+        for w, fs in self._rows: _set(w.layout, display='' if any(ad.method in USES[f] for f in fs) else 'none')
         self.scale.value = _scale(ad)
         show(self.notes, mark(st, self.init) if _is(ad.method, 'lora') else [])
         name = st.recipe.model.name
         a = arch_soon(name, lambda a: self.state.recipe.model.name == name and self.show_counts(a))
-        if a is None:
-            self.count.value = '<span style="color:#777">looking up the model …</span>'
-            self.hint.value = ''
+        if a is None: self.count.value = '<span style="color:#777">looking up the model …</span>'
         else: self.show_counts(a)
 
     def show_counts(self, a):
@@ -193,11 +193,11 @@ class AdapterPanel(Panel):
         r = self.state.recipe
         if not isinstance(a, Arch):
             self._sync_targets(None)
-            self.count.value = '<span style="color:#777">unknown model: no parameter count (see the model panel)</span>'
-            show(self.hint, []); return
+            self.count.value = '<span style="color:#777">unknown model: no parameter count (see the model panel)</span>'; return
         self._sync_targets(a)
-        self.count.value = trainable_line(r, a)
-        show(self.hint, [lora_hint(r, a)] if _is(r.adapter.method, 'low_rank') else [])
+        hint = lora_hint(r, a) if _is(r.adapter.method, 'low_rank') else ''
+        hint = f'<div style="color:#777;font-size:12px">{html.escape(hint, quote=False)}</div>' if hint else ''
+        self.count.value = trainable_line(r, a) + hint
 
 def _widen(slider, v):
     "Let a slider show a value beyond its range (from a loaded recipe)."

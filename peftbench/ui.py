@@ -6,15 +6,16 @@ Docs: https://peftbench.github.io/peftbench/ui.html.md"""
 
 # %% ../nbs/10_ui.ipynb #f616657b
 from __future__ import annotations
-import copy, html, math, os, sys, threading, time, traceback
+import copy, html, math, os, sys, threading, time, traceback, weakref
 import ipywidgets as W
 from .recipe import Recipe, Hardware
 from .catalog import GPU, GPUS, CATALOG, Arch, arch, find_gpu
 
 # %% auto #0
-__all__ = ['SECTIONS', 'LABEL_WIDTH', 'FORGET', 'State', 'bind', 'row', 'choice', 'toggle', 'number', 'log_slider', 'Panel',
-           'later', 'Throttle', 'human', 'arch_soon', 'settle', 'machines', 'gpu_for', 'option_problems', 'radio',
-           'pick', 'mark', 'show', 'note', 'lab', 'sized', 'title', 'in_colab', 'setup_frontend']
+__all__ = ['SECTIONS', 'LABEL_WIDTH', 'RED', 'NAMES', 'FORGET', 'State', 'bind', 'row', 'choice', 'toggle', 'need', 'explains',
+           'number', 'log_slider', 'Panel', 'later', 'Throttle', 'human', 'arch_soon', 'settle', 'machines', 'gpu_for',
+           'option_problems', 'radio', 'pick', 'Aside', 'mark', 'show', 'note', 'lab', 'sized', 'title', 'in_colab',
+           'setup_frontend']
 
 # %% ../nbs/10_ui.ipynb #608c9168
 SECTIONS = ('model', 'quantization', 'adapter', 'data', 'training')
@@ -85,10 +86,10 @@ class State:
         rest = set(self.validate(c))  # what is left with the section's own settings at their defaults
         return [p for p in ps if _section(p) == section or p not in rest]
 
-    def estimate(self, gpu: GPU | None = None):
-        "The memory estimate of the recipe for `gpu`, made once per recipe and GPU and shared by the panels."
+    def estimate(self, gpu: GPU | None = None, recipe: Recipe | None = None):
+        "The memory estimate of the recipe (or of `recipe`, e.g. a copy) for `gpu`, made once per recipe and GPU and shared by the panels."
         from peftbench.memory import estimate
-        r = self.recipe
+        r = recipe if recipe is not None else self.recipe
         return self._once(('estimate', repr(r), repr(gpu)), lambda: estimate(r, gpu))
 
 # %% ../nbs/10_ui.ipynb #a12a1ef2
@@ -120,11 +121,23 @@ def bind(state: State, path: str, w: W.ValueWidget, get=None, put=None):
 
 # %% ../nbs/10_ui.ipynb #6a1c0cb9
 LABEL_WIDTH = '150px'
+RED = '#c62828'
 
 def row(label: str, *ws, tip: str = '') -> W.HBox:
-    "A labelled line: a fixed-width label (hover shows `tip`), then the widgets."
-    lab = W.HTML(f'<span title="{tip}">{label}</span>', layout=W.Layout(width=LABEL_WIDTH))
-    return W.HBox([lab, *ws], layout=W.Layout(width='100%'))  # a layout of its own: panels hide rows one by one
+    "A labelled line: a fixed-width label (hover shows `tip`), the widgets, and why a number in it was refused."
+    lab = W.HTML(f'<span title="{html.escape(tip)}">{label}</span>', layout=W.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH))
+    fields = [f for w in ws for f in _numbers(w)]
+    why = []
+    if fields:  # one line of reasons per row, shown only while a field holds refused text
+        why = [W.HTML(layout=W.Layout(display='none', width='auto', margin='0 0 0 8px'))]
+        why[0].fields = fields
+        for f in fields: f.why_boxes.append(why[0])
+    return W.HBox([lab, *ws, *why], layout=W.Layout(width='100%'))  # a layout of its own: panels hide rows one by one
+
+def _numbers(w) -> list:
+    "The `number` fields in `w` and its children."
+    if hasattr(w, 'why_boxes'): return [w]
+    return [f for c in getattr(w, 'children', ()) for f in _numbers(c)]
 
 def choice(state, path, options, **kw) -> W.Dropdown:
     "A dropdown bound to a field with fixed options."
@@ -134,18 +147,48 @@ def toggle(state, path, description='', **kw) -> W.Checkbox:
     "A checkbox bound to a boolean field."
     return bind(state, path, W.Checkbox(description=description, indent=False, **kw))
 
+NAMES = {'r': 'rank', 'lr': 'learning rate', 'loraplus_ratio': 'LoRA+ ratio', 'num_virtual_tokens': 'virtual tokens',
+         'target_r': 'target rank', 'max_grad_norm': 'clip grad norm', 'grad_accum': 'accumulation', 'max_steps': 'steps',
+         'save_total_limit': 'checkpoints kept', 'early_stopping_patience': 'patience'}  # field -> the name a reason uses
+
+def need(path: str, kind=int, minimum=None, none=None) -> str:
+    "What a number field takes, as a sentence: 'alpha must be a number > 0'."
+    name = NAMES.get(path.split('.')[-1], path.split('.')[-1].replace('_', ' '))
+    what = 'a whole number' if kind is int else 'a number'
+    if minimum is None: bound = ''
+    elif kind is int and minimum >= 1: return f'{name} must be at least {minimum}' + (', or empty' if none == '' else '')
+    else: bound = ' > 0' if 0 < minimum < 1e-6 else f' ≥ {minimum:g}'
+    return f'{name} must be {what}{bound}' + (', or empty' if none == '' else '')
+
+def explains(state, path: str, w):
+    "Let `w` say why it refused a value (`w.say(text)`, '' to clear) in the `row` that holds it; a value from the recipe clears it."
+    w.why, w.why_boxes = '', []
+    def say(why):
+        if why == w.why: return
+        w.why = why
+        if isinstance(w, W.Text): w.layout.border = f'1px solid {RED}' if why else ''
+        for b in w.why_boxes:
+            t = ' · '.join(f.why for f in b.fields if f.why)
+            b.value = f'<span class="peftbench-why" style="color:{RED};font-size:12px">{html.escape(t, quote=False)}</span>' if t else ''
+            b.layout.display = '' if t else 'none'
+    w.say = say
+    state.on_change(lambda p: p in ('*', path) and say(''))
+    return w
+
 def number(state, path, kind=int, minimum=None, none=None, **kw) -> W.Text:
-    "A text box for a number field; `none` is the text that means None (e.g. '' for 'off'), bad text is shown red."
-    w = W.Text(layout=W.Layout(width='120px'), continuous_update=False, **kw)
+    "A text box for a number field; `none` is the text that means None (e.g. '' for 'off'); refused text turns red and says why."
+    w = explains(state, path, W.Text(layout=W.Layout(width='120px'), continuous_update=False, **kw))
+    reason = need(path, kind, minimum, none)
     def put(v):
         v = v.strip()
-        if none is not None and v == none: w.layout.border = ''; return None
+        if none is not None and v == none: w.say(''); return None
         try: x = kind(float(v)) if kind is int and float(v).is_integer() else kind(v)
-        except (TypeError, ValueError): w.layout.border = '1px solid #d9534f'; raise ValueError(v) from None
-        if minimum is not None and x < minimum: w.layout.border = '1px solid #d9534f'; raise ValueError(v)
-        w.layout.border = ''
+        except (TypeError, ValueError): w.say(reason); raise ValueError(v) from None
+        if minimum is not None and not x >= minimum: w.say(reason); raise ValueError(v)  # `not >=`: nan is refused too
+        w.say('')
         return x
     return bind(state, path, w, get=lambda v: (none if v is None else f'{v:g}' if isinstance(v, float) else str(v)), put=put)
+
 
 # %% ../nbs/10_ui.ipynb #cc8b8542
 def log_slider(state, path, lo: float, hi: float, step: float = 0.1, **kw) -> W.FloatLogSlider:
@@ -204,10 +247,12 @@ def later(fn, *args, on_error=None, name: str = 'peftbench-ui'):
     return t
 
 class Throttle:
-    "Call `fn()` at most `hz` times a second, coalescing requests: `request()` marks work, a timer thread does it."
+    "Call `fn()` at most `hz` times a second, coalescing requests: `request()` marks work, a timer thread does it, one call at a time."
+    live = weakref.WeakSet()  # every throttle, for `settle`
     def __init__(self, fn, hz: float = 4.0):
         self.fn, self.dt, self._pending, self._lock, self._timer = fn, 1 / hz, False, threading.Lock(), None
-        self._last = 0.0
+        self._last, self._run = 0.0, threading.Lock()
+        Throttle.live.add(self)
     def request(self):
         with self._lock:
             self._pending = True
@@ -215,16 +260,23 @@ class Throttle:
                 wait = max(0.0, self._last + self.dt - time.monotonic())
                 self._timer = threading.Timer(wait, self._fire); self._timer.daemon = True; self._timer.start()
     def _fire(self):
-        with self._lock: self._pending, self._timer, self._last = False, None, time.monotonic()
+        with self._run:
+            with self._lock:
+                if self._timer is threading.current_thread(): self._timer = None
+                if not self._pending: return  # flushed meanwhile
+                self._pending, self._last = False, time.monotonic()
+            self._call()
+    def _call(self):
         try: self.fn()
         except Exception as e: print(f'peftbench: a display update failed: {e!r}', file=sys.stderr)
     def flush(self):
-        "Do pending work now (e.g. at the end of a run)."
+        "Do pending work now (e.g. at the end of a run); wait for a call under way."
         with self._lock:
             if self._timer: self._timer.cancel()
-            pending, self._timer = self._pending, None
-            self._pending = False
-        if pending: self._last = time.monotonic(); self.fn()
+            pending, self._timer, self._pending = self._pending, None, False
+        with self._run:
+            if pending: self._last = time.monotonic(); self._call()
+
 
 # %% ../nbs/10_ui.ipynb #e9b9f50c
 def human(n) -> str:
@@ -271,8 +323,10 @@ def _look(name, job):
     for f in late: f(res)
 
 def settle(timeout: float = 30.0):
-    "Wait for the look-ups under way (tests)."
-    for job in list(_JOBS.values()): job['thread'].join(timeout)
+    "Wait for the look-ups under way, then do the throttled updates now (tests)."
+    for _ in range(3):  # an update may start a look-up, whose answer asks for another update
+        for job in list(_JOBS.values()): job['thread'].join(timeout)
+        for t in list(Throttle.live): t.flush()
 
 # %% ../nbs/10_ui.ipynb #20831307
 def machines(state: State) -> list:
@@ -293,8 +347,8 @@ def option_problems(state: State, path: str, options) -> dict:
     hws = machines(state)
     per = {}
     for v in options:
-        c = copy.deepcopy(state.recipe)
-        setattr(getattr(c, part), name, v)
+        c = copy.copy(state.recipe)  # shallow: only the one section changes (deep copies were most of a slider step)
+        setattr(c, part, copy.copy(getattr(c, part))); setattr(getattr(c, part), name, v)
         per[v] = [state.validate(c, h) if h is not None else [] for h in hws]
     common = [set.intersection(*(set(per[v][i]) for v in options)) for i in range(2)]
     out = {}
@@ -305,10 +359,10 @@ def option_problems(state: State, path: str, options) -> dict:
 
 # %% ../nbs/10_ui.ipynb #17e0a955
 def radio(state: State, path: str, options, labels=None, width: str = '64px') -> W.HBox:
-    "One toggle button per value of field `path`, exactly one down."
+    "One toggle button per value of field `path`, exactly one down; each at least `width` wide and as wide as its label."
     bs = {}
     for o, lab in zip(options, labels or [str(o) for o in options]):
-        b = W.ToggleButton(description=lab, layout=W.Layout(width=width))
+        b = W.ToggleButton(description=lab, layout=W.Layout(width='auto', min_width=width, flex='0 0 auto'))
         def put(on, o=o, b=b):
             if not on: b.value = True; raise ValueError(o)  # pressing the pressed button keeps it down
             return o
@@ -338,6 +392,19 @@ def _relabel(w, labels):
     try: w.options = list(zip(labels, w.values)); w.value = v
     finally: w.quiet = False
 
+class Aside(str):
+    "A line about a value the user did not choose (`show` folds these into one line that opens)."
+    value = None
+
+def _aside(text, value) -> Aside:
+    a = Aside(text); a.value = value
+    return a
+
+def _set(w, **kw):
+    "Set only the traits that change (each change is a message to the browser)."
+    for k, v in kw.items():
+        if getattr(w, k) != v: setattr(w, k, v)
+
 def mark(state: State, w) -> list[str]:
     "Disable (radio) or mark and refuse (pick) the values of `w`'s field that the engine refuses; the reasons, as lines."
     values = list(w.buttons) if hasattr(w, 'buttons') else w.values
@@ -345,28 +412,37 @@ def mark(state: State, w) -> list[str]:
     if hasattr(w, 'buttons'):
         for v, b in w.buttons.items():
             here, there = ps[v]
-            b.disabled = bool(here) and v != cur
-            b.tooltip = ' '.join(here + there)
-            b.icon = 'ban' if here else 'exclamation-triangle' if there else ''
+            _set(b, disabled=bool(here) and v != cur, tooltip=' '.join(here + there),
+                 icon='ban' if here else 'exclamation-triangle' if there else '')
     else:
         w.off = {v for v in values if ps[v][0] and v != cur}
         _relabel(w, [f'{v} ✗' if ps[v][0] else f'{v} ⚠' if ps[v][1] else str(v) for v in values])
     lab, t = getattr(w, 'labels', {}), machines(state)[1]
-    lines = [f'✗ {lab.get(v, v)}: {p}' for v in values if v != cur for p in ps[v][0]]
-    return lines + ([f'⚠ {lab.get(v, v)} on {t.name}: {p}' for v in values for p in ps[v][1]] if t else [])
+    lines = [_aside(f'✗ {lab.get(v, v)}: {p}', v) for v in values if v != cur for p in ps[v][0]]
+    if t: lines += [(_aside if v != cur else lambda s, v: s)(f'⚠ {lab.get(v, v)} on {t.name}: {p}', v) for v in values for p in ps[v][1]]
+    return lines
 
 def show(note: W.HTML, lines: list[str]):
-    "Write lines into a note; hide it when there are none."
-    note.value = ''.join(f'<div>{html.escape(l, quote=False)}</div>' for l in lines)
-    note.layout.display = '' if lines else 'none'
+    "Write lines into a note, the user's own first; lines about other choices (`Aside`) fold into one that opens; hide it when empty."
+    own, other = [l for l in lines if not isinstance(l, Aside)], [l for l in lines if isinstance(l, Aside)]
+    div = lambda l: f'<div>{html.escape(l, quote=False)}</div>'
+    out = ''.join(map(div, own))
+    if other:
+        n = len({l.value for l in other})
+        some = 'unavailable' if all(l.startswith('✗') for l in other) else 'unavailable or limited'
+        out += (f'<details class="peftbench-aside"><summary style="cursor:pointer">{n} other choice{"s" * (n > 1)} '
+                f'{"are" if n > 1 else "is"} {some} (why)</summary>{"".join(map(div, other))}</details>')
+    _set(note, value=out)
+    _set(note.layout, display='' if lines else 'none')
 
 def note() -> W.HTML:
     "A small grey line for reasons and hints."
     return W.HTML(layout=W.Layout(margin='0 0 2px 150px'), style=dict(font_size='12px', text_color='#777'))
 
 def lab(text: str, width: str = '80px', tip: str = '') -> W.HTML:
-    "A label inside a row."
-    return W.HTML(f'<span title="{html.escape(tip)}">{text}</span>', layout=W.Layout(width=width, margin='0 0 0 14px'))
+    "A label inside a row: at least `width` wide, and as wide as its text."
+    return W.HTML(f'<span title="{html.escape(tip)}" style="white-space:nowrap">{text}</span>',
+                  layout=W.Layout(width='auto', min_width=width, flex='0 0 auto', margin='0 0 0 14px'))
 
 def sized(w, width: str):
     "`w` with its width set (for widgets made by `number`)."
@@ -376,6 +452,7 @@ def sized(w, width: str):
 def title(text: str) -> W.HTML:
     "A panel's small bold title."
     return W.HTML(f'<b style="font-size:14px">{text}</b>')
+
 
 # %% ../nbs/10_ui.ipynb #e406bf02
 def in_colab() -> bool:

@@ -6,12 +6,14 @@ Docs: https://peftbench.github.io/peftbench/vram_panel.html.md"""
 
 # %% ../nbs/16_vram_panel.ipynb #5dc3641c
 from __future__ import annotations
+import copy, threading
 import ipywidgets as W
-from .ui import Panel, _esc, arch_soon, gpu_for
-from .catalog import GPUS, GPU, find_gpu
+from .ui import Panel, Throttle, _esc, _set, arch_soon, gpu_for
+from .catalog import GPUS, GPU, GiB, find_gpu
 from .memory import suggestions, fit, fmt_bytes, changes
 from .runlog import last
-from .plots import COLORS as COLORS, bar_figure as bar_figure, fill_bar
+from .plots import COLORS as COLORS, bar_figure as bar_figure
+
 
 # %% auto #0
 __all__ = ['VERDICTS', 'VramPanel']
@@ -24,19 +26,30 @@ class VramPanel(Panel):
     "The estimate against the target GPU: stacked bar, verdict, largest batch that fits, suggestions to apply."
     title = 'GPU memory'
 
+    def __init__(self, state=None, **kw):
+        super().__init__(state, **kw)
+        self._t.flush()  # the first view is drawn at once; later changes are coalesced (`hz` a second)
+
     def build(self):
+        self._t = Throttle(self._render, hz=8)
+        self._lock = threading.Lock()
         opts = [(f'{g.name} · {fmt_bytes(g.memory_bytes)}', n) for n, g in GPUS.items() if g.cuda]
-        self.gpu = W.Dropdown(options=opts, value=self._gpu().name if self._gpu().name in GPUS else 'T4', layout=W.Layout(width='210px'))
+        g = self._gpu().name
+        self.gpu = W.Dropdown(options=opts, value=g if g in GPUS else 'T4', layout=W.Layout(width=_wide(opts)))
         self.gpu.observe(self._pick, 'value')
-        self.total = W.HTML(); self.total.add_class('peftbench-vram-total')
-        self.verdict = W.HTML()
+        self.total = W.HTML(); self.total.add_class('peftbench-vram-total')  # the figures, the verdict and the largest batch: one message
         self.plot = W.Box(layout=W.Layout(width='100%', min_height='190px'))
         self.plot.add_class('peftbench-vram-plot')
-        self.advice = W.VBox()
+        size = dict(width='auto', min_width='64px', height='24px', margin='2px 8px 2px 0', display='none')
+        self._buttons = [W.Button(description='apply', layout=W.Layout(**size)) for _ in range(3)]  # a fixed pool, not new widgets
+        for i, b in enumerate(self._buttons): b.on_click(lambda _, i=i: self._apply(i))
+        self._fixtext = W.HTML()  # the suggestions' lines, one message for all three
+        self.advice = W.VBox([W.HTML('<i>what would make it fit:</i>'), W.HBox([W.VBox(self._buttons), self._fixtext])],
+                             layout=W.Layout(display='none'))
         self.measured = W.HTML()
-        self.fig, self.estimate, self._measured, self._advice = None, None, None, []
-        head = W.HBox([W.HTML('<b>GPU memory</b>', layout=W.Layout(width='110px')), self.gpu])
-        return [head, self.total, self.plot, self.verdict, self.advice, self.measured]
+        self.fig, self.estimate, self._measured, self._advice, self._fixes = None, None, None, [], []
+        head = W.HBox([W.HTML('<b>GPU memory</b>', layout=W.Layout(width='110px', min_width='110px')), self.gpu])
+        return [head, self.total, self.plot, self.advice, self.measured]
 
     def _gpu(self) -> GPU:
         "The chosen preset; else this machine's GPU once detected; else a T4."
@@ -50,62 +63,97 @@ class VramPanel(Panel):
         h = self.state.hw
         if not h.cuda: return
         g = GPU(h.name, h.memory_bytes, bf16=h.bf16)
-        self.gpu.options = [(f'this GPU: {g.name} · {fmt_bytes(g.memory_bytes)}', 'this GPU')] + list(self.gpu.options)
-        self.state.gpu = g; self.gpu.unobserve(self._pick, 'value'); self.gpu.value = 'this GPU'; self.gpu.observe(self._pick, 'value')
+        opts = [(f'this GPU: {g.name} · {fmt_bytes(g.memory_bytes)}', 'this GPU')] + list(self.gpu.options)
+        self.state.gpu = g; self.gpu.unobserve(self._pick, 'value')
+        with self.gpu.hold_sync(): self.gpu.options, self.gpu.value, self.gpu.layout.width = opts, 'this GPU', _wide(opts)
+        self.gpu.observe(self._pick, 'value')
         self.state.changed('gpu')
 
     def make_figure(self):
-        "Create the live figure (imports plotly: the Workbench calls it off the main thread)."
-        import plotly.graph_objects as go
-        fig = go.FigureWidget(bar_figure(self.estimate, self._measured))
-        self.fig = fig
-        self.plot.children = (fig,)
-        return fig
+        "Create the live figure (imports plotly: the Workbench calls it off the main thread); one trace per estimate term."
+        with self._lock:
+            if self.fig is None:
+                self.fig = fig = _figure_class()(data=[_bar(k, 0) for k in [*COLORS, 'measured']], layout=bar_figure(None).layout)
+                self.plot.children = (fig,)
+        self._t.request()  # fill it with the current estimate
+        return self.fig
 
     def refresh(self, path):
         if path.startswith('run'): self._read_run()
-        a = arch_soon(self.state.recipe.model.name, then=lambda _: self.state.changed('model.name'))  # a Hub look-up: not on this thread
-        if a is None:
-            self.total.value = f'looking up {_esc(self.state.recipe.model.name)} ...'; return
+        self._t.request()
+
+    def _render(self):
+        "Estimate a copy of the recipe, then write the totals, the verdict, the suggestions and the bar (on the throttle's thread)."
+        r = copy.deepcopy(self.state.recipe)  # the main thread may change the recipe meanwhile
+        a = arch_soon(r.model.name, then=lambda _: self.state.changed('model.name'))  # a Hub look-up: not on this thread
         try:
+            if a is None: raise LookupError(f'looking up {r.model.name} ...')
             if isinstance(a, str): raise ValueError(a)
-            self.estimate = e = self.state.estimate(self._gpu())
-        except Exception as ex:  # an unknown model, a recipe that cannot be estimated: say why, keep the last figure
+            e = self.state.estimate(self._gpu(), r)
+        except Exception as ex:  # an unknown model, a recipe that cannot be estimated: say why, draw nothing
             self.estimate = None
-            self.total.value = f'<span style="color:#c62828">no estimate: {_esc(ex)}</span>'
-            self.verdict.value, self.advice.children = '', ()
-            return
+            why = _esc(ex) if isinstance(ex, LookupError) else f'<span style="color:#c62828">no estimate: {_esc(ex)}</span>'
+            _set(self.total, value=why + _sum(0))
+            self._suggest(r, None); self._draw(None); return
+        self.estimate = e
         cap, v = e.capacity, e.verdict
         use = f' of {fmt_bytes(cap)} ({e.total_bytes / cap:.0%})' if cap else ''
         real = (f' · real run <b>{fmt_bytes(e.real_run_bytes)}</b> <span title="reserved memory plus CUDA context after many steps of '
                 f'variable-length batches ({e.allocator})">(after many steps)</span>') if e.real_run else ''
         about = f'<span style="color:#777;font-size:90%">{_esc(e.title)} · {e.trainable_params:,} trainable</span>'
-        self.total.value = (f'3-step peak <b>{fmt_bytes(e.peak_allocated_bytes)}</b> allocated · <b>{fmt_bytes(e.total_bytes)}</b> in use'
-                            f'{use}{real} · peak in {e.phase}<br>{about}')
         color = VERDICTS.get(v, '#555')
         badge = f'<span style="background:{color};color:white;border-radius:3px;padding:1px 6px">{v}</span>' if v else ''
-        self.verdict.value = badge + self._largest(e) + ''.join(f'<div style="color:#777">note: {_esc(n)}</div>' for n in e.notes)
-        self._suggest(e)
-        if self.fig is not None: fill_bar(self.fig, e, self._measured)
+        notes = ''.join(f'<div style="color:#777">note: {_esc(n)}</div>' for n in e.notes)
+        verdict = f'<div style="margin-top:4px">{badge}{self._largest(r, e)}</div>{notes}'
+        _set(self.total, value=f'3-step peak <b>{fmt_bytes(e.peak_allocated_bytes)}</b> allocated · {_sum(_drawn(e))} in use'
+                               f'{use}{real} · peak in {e.phase}<br>{about}{verdict}')
+        self._suggest(r, e)
+        self._draw(e)
 
-    def _largest(self, e) -> str:
+    def _draw(self, e):
+        "The bar: every trace's length, visibility and hover text, the capacity line and the axis, in one update message."
+        fig = self.fig
+        if fig is None: return
+        with self._lock:
+            terms, m = (e.terms if e is not None else {}), self._measured
+            for k in terms:
+                if k not in {t.name for t in fig.data}: fig.add_trace(_bar(k, 0))  # a term this figure has not seen (once)
+            with fig.batch_update():
+                for t in fig.data:
+                    b = (m or {}).get('bytes', 0) if t.name == 'measured' else terms.get(t.name, 0)
+                    t.x, t.visible, t.hovertemplate = [b / GiB], b > 0, f'{t.name}: {fmt_bytes(b)}<extra></extra>'
+                cap = e.capacity if e is not None else None
+                fig.layout.shapes = [dict(type='line', x0=cap / GiB, x1=cap / GiB, y0=-0.5, y1=1.5 if m else 0.5,
+                                          line=dict(color='#c62828', dash='dash'))] if cap else []
+                fig.layout.annotations = [dict(x=cap / GiB, y=-0.5, text=f'{e.gpu.name} {fmt_bytes(cap)}', showarrow=False, yshift=12,
+                                               font=dict(size=11, color='#c62828'))] if cap else []
+                top = max([_drawn(e) if e is not None else 0, cap or 0, (m or {}).get('bytes', 0)]) / GiB
+                fig.layout.xaxis.range = [0, top * 1.08 or 1]  # the capacity line always in view
+            fig.keep()
+
+    def _largest(self, r, e) -> str:
         "The largest batch size that fits, next to the verdict."
         if not e.capacity: return ''
-        try: f = fit(self.state.recipe, e.gpu)
+        try: f = fit(r, e.gpu)
         except Exception: return ''
         return f' largest batch size that fits: <b>{f.value}</b>' if f.value else ' nothing fits even at batch size 1'
 
-    def _suggest(self, e):
+    def _suggest(self, r, e):
         "Up to three suggestions with an apply button each, when the recipe does not fit or is tight."
-        if e.verdict in (None, 'fits'): self.advice.children = (); return
-        changed = dict(changes(self.state.recipe))
-        rows = []
-        for s, saved in suggestions(self.state.recipe, e.gpu)[:3]:
-            b = W.Button(description='apply', layout=W.Layout(width='60px', height='24px'))
-            b.on_click(lambda _, c=changed[s]: self.state.load(c))
-            rows.append(W.HBox([b, W.HTML(f'{_esc(s)} <span style="color:#777">(−{fmt_bytes(saved)})</span>')]))
-        self._advice = rows
-        self.advice.children = [W.HTML('<i>what would make it fit:</i>')] + rows
+        fixes = []
+        if e is not None and e.verdict not in (None, 'fits'):
+            changed = dict(changes(r))
+            fixes = [(s, saved, changed[s]) for s, saved in suggestions(r, e.gpu)[:3]]
+        self._fixes = fixes
+        line = 'height:28px;line-height:28px;white-space:nowrap'  # level with the 24 px button and its 2 px margins
+        _set(self._fixtext, value=''.join(f'<div style="{line}">{_esc(s)} <span style="color:#777">(−{fmt_bytes(saved)})</span></div>'
+                                          for s, saved, _ in fixes))
+        for i, b in enumerate(self._buttons): _set(b.layout, display='' if i < len(fixes) else 'none')
+        self._advice = self._buttons[:len(fixes)]
+        _set(self.advice.layout, display='' if fixes else 'none')
+
+    def _apply(self, i):
+        if i < len(self._fixes): self.state.load(copy.deepcopy(self._fixes[i][2]))
 
     def _read_run(self):
         "After a run: its measured peak (CUDA) next to the estimate."
@@ -122,3 +170,48 @@ class VramPanel(Panel):
             rss = fmt_bytes(end['host_peak_rss_bytes'])
             self.measured.value = (f'<span style="color:#777">the run trained on the CPU (peak process memory {rss}); '
                                    'there is no GPU peak to set against the estimate</span>')
+
+def _drawn(e) -> int:
+    "The bytes the bar draws: the sum of the estimate's terms."
+    return sum(v for v in e.terms.values() if v > 0)
+
+def _sum(n: int) -> str:
+    "The total the bar draws, with its bytes for tests and the browser (`data-bytes`)."
+    return f'<b><span class="peftbench-vram-sum" data-bytes="{n}">{fmt_bytes(n)}</span></b>'
+
+def _wide(opts) -> str:
+    "A dropdown width that shows its longest label."
+    return f'{min(360, 40 + 7 * max(len(l) for l, _ in opts))}px'
+
+def _bar(name, b) -> dict:
+    return dict(type='bar', orientation='h', name=name, x=[b / GiB], y=['measured' if name == 'measured' else 'estimate'],
+                marker_color=COLORS.get(name, '#333' if name == 'measured' else '#999'), visible=b > 0,
+                hovertemplate=f'{name}: {fmt_bytes(b)}<extra></extra>')
+
+_FIG = []
+
+def _figure_class():
+    "A plotly FigureWidget that sends one message per update, echoes nothing back, and gives a new view the current figure."
+    if _FIG: return _FIG[0]
+    import plotly.graph_objects as go
+    from traitlets import Dict
+    from plotly.serializers import custom_serializers
+    quiet = lambda: Dict(allow_none=True).tag(sync=True, echo_update=False, **custom_serializers)
+
+    class Fig(go.FigureWidget):
+        _js2py_traceDeltas, _js2py_layoutDelta, _js2py_restyle, _js2py_relayout, _js2py_update = (quiet() for _ in range(5))
+
+        def _send_update_msg(self, restyle_data, relayout_data, trace_indexes=None, source_view_id=None):
+            t, l = self._last_trace_edit_id + 1, self._last_layout_edit_id + 1
+            msg = dict(style_data=restyle_data, layout_data=relayout_data, style_traces=self._normalize_trace_indexes(trace_indexes),
+                       trace_edit_id=t, layout_edit_id=l, source_view_id=source_view_id)
+            with self.hold_sync(): self._last_trace_edit_id, self._last_layout_edit_id, self._py2js_update = t, l, msg
+            with self._lock_property(_py2js_update=None): self._py2js_update = None  # forgotten here without a message
+
+        def keep(self):
+            "Make the synced state the current figure, in place (no message): a browser that connects later draws this."
+            self._widget_data[:] = copy.deepcopy(self._data)
+            self._widget_layout.clear(); self._widget_layout.update(copy.deepcopy(self._layout))
+    _FIG.append(Fig)
+    return Fig
+
