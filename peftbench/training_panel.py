@@ -7,9 +7,9 @@ Docs: https://peftbench.github.io/peftbench/training_panel.html.md"""
 # %% ../nbs/15_training_panel.ipynb #4bf3edb5
 from __future__ import annotations
 import ipywidgets as W
-from .recipe import OPTIMIZERS, SCHEDULERS, PRECISIONS
+from .recipe import OPTIMIZERS, SCHEDULERS, PRECISIONS, FUSED_LOSSES
 from .ui import (State, Panel, bind, row, choice, toggle, number, log_slider, radio, pick, mark, show, note, lab, title, sized,
-                          option_problems, machines)
+                          option_problems, machines, _aside)
 from .model_panel import FREE
 from .data_panel import eval_share
 
@@ -18,13 +18,14 @@ __all__ = ['mark_switch', 'TrainingPanel']
 
 # %% ../nbs/15_training_panel.ipynb #55bcc42e
 def mark_switch(state: State, cb: W.Checkbox, path: str) -> list[str]:
-    "Disable a checkbox whose 'on' the engine refuses here (unless it is on); the reasons, as lines."
+    "Disable a checkbox whose 'on' the engine refuses here (unless it is on); the reasons, as lines (folded while it is off)."
     here, there = option_problems(state, path, (False, True))[True]
-    cb.disabled = bool(here) and not state.get(path)
+    on = state.get(path)
+    cb.disabled = bool(here) and not on
     cb.tooltip = ' '.join(here + there) or None
-    t = machines(state)[1]
-    name = path.split('.')[1]
-    return [f'✗ {name}: {p}' for p in here if not state.get(path)] + ([f'⚠ {name} on {t.name}: {p}' for p in there] if t else [])
+    t, name = machines(state)[1], path.split('.')[1]
+    aside = (lambda s: s) if on else (lambda s: _aside(s, True))  # about a choice the user has not made: folds
+    return [aside(f'✗ {name}: {p}') for p in here if not on] + ([aside(f'⚠ {name} on {t.name}: {p}') for p in there] if t else [])
 
 class TrainingPanel(Panel):
     "Learning rate, schedule, epochs or steps, batch and accumulation, optimizer, precision, evaluation, checkpoints, seed, output."
@@ -62,12 +63,17 @@ class TrainingPanel(Panel):
         sw = lambda f, d, w='150px': toggle(st, f'training.{f}', d, layout=W.Layout(width=w))
         self.switches = {'torch_compile': sw('torch_compile', 'torch.compile'), 'group_by_length': sw('group_by_length', 'group by length'),
                          'liger_kernel': sw('liger_kernel', 'Liger kernels')}
+        self.offload = sw('offload_activations', 'offload activations', '160px')
+        self.fused_loss = radio(st, 'training.fused_loss', FUSED_LOSSES, ['chunked', 'CCE'], width='90px')
         self.notes = note()
         adv = W.VBox([row('warmup', self.warmup, lab('weight decay', '90px'), self.decay, lab('clip grad norm', '100px'), self.clip,
                           tip='warmup: a fraction of the steps (< 1) or a number of steps'),
                       row('checkpoints kept', self.keep, lab('early stop after', '110px', 'evaluations without a better eval loss'),
                           self.patience),
-                      row('speed', *self.switches.values())])
+                      row('speed', *self.switches.values()),
+                      row('memory', self.offload, lab('loss', '40px'), self.fused_loss,
+                          tip='offload activations: saved activations wait in host RAM (a GPU); loss: chunked never builds the '
+                              'full logits, CCE is Cut Cross-Entropy')])
         self.advanced = W.Accordion(children=[adv], titles=('advanced',), selected_index=None)
         return [title(self.title),
                 row('learning rate', self.lr, self.lr_slider, lab('schedule', '64px'), self.scheduler,
@@ -96,6 +102,7 @@ class TrainingPanel(Panel):
         lines = mark(st, self.optimizer) + mark(st, self.precision)
         for f, cb in self.switches.items(): lines += mark_switch(st, cb, f'training.{f}')
         lines += mark_switch(st, self.checkpointing, 'training.gradient_checkpointing')
+        lines += mark_switch(st, self.offload, 'training.offload_activations') + mark(st, self.fused_loss)
         show(self.notes, lines)
 
 def _folder(v: str) -> str:
