@@ -12,11 +12,12 @@ the main thread); `Run.start().wait()` (a worker thread, as the notebook UI does
 plain script on a worker thread isolates what peftbench itself adds.
 
 The fifth, `plain_trl_defaults`, is the same plain script without the precision setting: TRL's `SFTConfig` defaults to
-`bf16=True` whenever `fp16` is not set (its documented default, also with `use_cpu=True`), so a plain script trains in bf16 autocast on the CPU, which on CPUs
-without bf16 matrix units is several times slower than fp32. peftbench's `precision: auto` picks fp32 on the CPU. The
+`bf16=True` whenever `fp16` is not set (its documented default, also with `use_cpu=True`),
+so a plain script trains in bf16 autocast on the CPU, which on CPUs without bf16 matrix units is several times slower than fp32.
+peftbench's `precision: auto` picks fp32 on the CPU. The
 `plain` variant sets `bf16=False` so that both sides run the same arithmetic.
 """
-import argparse, json, statistics, tempfile, threading, time
+import argparse, json, statistics, sys, tempfile, threading, time
 from pathlib import Path
 
 import torch
@@ -30,15 +31,13 @@ from peftbench.pico import TASK_FILES, demo_recipe, pico_path
 from peftbench.recipe import Hardware
 from peftbench.train import Run
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _versions import versions
+
 ap = argparse.ArgumentParser(); ap.add_argument('--steps', type=int, default=100); ap.add_argument('--rounds', type=int, default=3)
 a = ap.parse_args()
 quiet()
 tmp = tempfile.mkdtemp()
-
-
-def versions() -> dict:
-    import importlib.metadata as md
-    return {k: md.version(k) for k in ('torch', 'transformers', 'trl', 'peft', 'accelerate', 'datasets')}
 
 
 def tps(log_history):
@@ -54,7 +53,8 @@ def plain(i, defaults=False):
     model = AutoModelForCausalLM.from_pretrained(pico_path(), dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules='all-linear', task_type='CAUSAL_LM'))
     ds = load_dataset('json', data_files=str(TASK_FILES['train']), split='train')
-    args = SFTConfig(output_dir=f'{tmp}/plain{i}', max_steps=a.steps, per_device_train_batch_size=16, learning_rate=3e-3, lr_scheduler_type='cosine',
+    args = SFTConfig(output_dir=f'{tmp}/plain{i}', max_steps=a.steps, per_device_train_batch_size=16, learning_rate=3e-3,
+                     lr_scheduler_type='cosine',
                      warmup_steps=0.05, logging_steps=5, save_strategy='no', report_to='none', max_length=64, use_cpu=True,
                      gradient_checkpointing=False, seed=0, disable_tqdm=True,
                      **({} if defaults else dict(bf16=False, fp16=False)))
@@ -99,7 +99,8 @@ ratios = {'peftbench_train / plain': med['peftbench_train'] / med['plain'],
           'plain_worker_thread / plain (PyTorch CPU thread penalty)': med['plain_worker_thread'] / med['plain'],
           'plain_trl_defaults / plain (TRL bf16 default on the CPU)': med['plain_trl_defaults'] / med['plain']}
 out = dict(benchmark='training throughput: peftbench Run vs plain TRL SFTTrainer, same recipe, alternating, one process',
-           command=f'python bench/train_overhead.py --steps {a.steps} --rounds {a.rounds}', model='pico (1.3M params, LoRA r=16 all-linear), CPU fp32',
+           command=f'python bench/train_overhead.py --steps {a.steps} --rounds {a.rounds}',
+           model='pico (1.3M params, LoRA r=16 all-linear), CPU fp32',
            steps_per_run=a.steps, runs=res, median_tokens_per_s=med, ratios={k: round(v, 4) for k, v in ratios.items()}, target_ratio=0.97,
            meets_target={'blocking Run.train vs plain': ratios['peftbench_train / plain'] >= 0.97,
                          'UI Run.start vs plain on the same kind of thread': ratios['peftbench_start_ui / plain_worker_thread'] >= 0.97,
