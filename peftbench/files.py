@@ -12,7 +12,7 @@ from pathlib import Path
 from .translate import DataError, BUILDERS
 
 # %% auto #0
-__all__ = ['SCAN_BYTES', 'SPLIT_WORDS', 'check_file', 'check_source', 'load_source']
+__all__ = ['SCAN_BYTES', 'SPLIT_WORDS', 'check_file', 'check_source', 'missing_file', 'load_source']
 
 # %% ../nbs/03c_files.ipynb #5a022141
 SCAN_BYTES = 64 * 2**20  # files up to this size are checked line by line before 🤗 datasets reads them
@@ -267,8 +267,13 @@ def check_source(source, split: str = 'train'):
     if p.exists():
         for f in [f for fs in _file_splits(p).values() for f in fs]:
             if why := check_file(f)[0]: raise DataError(why)
-    elif source.startswith(('.', '/', '~')) or p.suffix in BUILDERS: raise _missing(source)
+    elif why := missing_file(source): raise DataError(why)
     else: _hub_dataset(source, split)
+
+def missing_file(source) -> str | None:
+    "The sentence saying that `source`, a path to a local data file, does not exist; None for one that exists or a Hub id (no imports)."
+    if not isinstance(source, str) or source == 'pico' or Path(source).expanduser().exists(): return None
+    return str(_missing(source)) if source.startswith(('.', '/', '~')) or Path(source).suffix in BUILDERS else None
 
 def load_source(source, split: str = 'train'):
     "The raw rows behind `data.source`: a `datasets.Dataset`, or the list of dicts given in memory."

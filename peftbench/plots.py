@@ -12,8 +12,8 @@ from .memory import fmt_bytes
 from .runlog import of, read_log, trained
 
 # %% auto #0
-__all__ = ['MAX_POINTS', 'COLORS', 'thin', 'smooth', 'series', 'loss_layout', 'loss_traces', 'loss_figure', 'loss_svg',
-           'length_svg', 'bar_figure', 'fill_bar']
+__all__ = ['MAX_POINTS', 'COLORS', 'thin', 'smooth', 'series', 'sci', 'lr_axis', 'loss_layout', 'loss_traces', 'loss_figure',
+           'loss_svg', 'length_svg', 'bar_figure', 'fill_bar']
 
 # %% ../nbs/03b_plots.ipynb #a1c0e001
 MAX_POINTS = 2000
@@ -44,11 +44,28 @@ def series(events: list) -> dict:
                 lr=[e.get('lr') for e in tr])
 
 # %% ../nbs/03b_plots.ipynb #a1c0e002
-def loss_layout(log_y: bool = False) -> dict:
-    "The plotly layout of the loss plot: step on x, loss on the left axis, learning rate on the right."
-    return dict(height=300, margin=dict(l=50, r=50, t=30, b=40), template='plotly_white', legend=dict(orientation='h', y=1.12),
+def sci(v) -> str:
+    "A learning rate for people: 2e-4, 1.5e-4, 0 (never 0.839e-4)."
+    if not v: return '0'
+    m, e = f'{v:.2e}'.split('e')
+    return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
+
+def lr_axis(lrs, n: int = 4) -> dict:
+    "The learning-rate axis for values `lrs`: from 0 up, with about `n` round ticks written as `sci` does."
+    top = max([v for v in lrs if _finite(v) and v > 0], default=0)
+    if not top: return dict(range=[0, 1], tickvals=[], ticktext=[])
+    k = 10 ** math.floor(math.log10(top / n))
+    step = next(m * k for m in (1, 2, 2.5, 5, 10) if m * k * n >= top)
+    ticks = [float(f'{i * step:.6g}') for i in range(math.ceil(top / step - 1e-9) + 1)]
+    return dict(range=[0, ticks[-1] * 1.02], tickvals=ticks, ticktext=[sci(t) for t in ticks])
+
+def loss_layout(log_y: bool = False, lrs=()) -> dict:
+    "The plotly layout of the loss plot: step on x, loss on the left axis, learning rate (`lrs`, from 0) on the right; full width."
+    return dict(height=300, autosize=True, margin=dict(l=50, r=60, t=30, b=40), template='plotly_white',
+                legend=dict(orientation='h', y=1.12),
                 xaxis=dict(title='step'), yaxis=dict(title='loss', type='log' if log_y else 'linear'),
-                yaxis2=dict(title='learning rate', overlaying='y', side='right', showgrid=False, exponentformat='e'))
+                yaxis2=dict(title='learning rate', overlaying='y', side='right', showgrid=False, rangemode='nonnegative',
+                            tickformat='~e', **lr_axis(lrs)))
 
 def loss_traces(s: dict, raw: bool = True, smoothed: bool = True) -> list[dict]:
     "The plotly traces of `series` `s`, thinned: train loss, smoothed, eval loss, learning rate."
@@ -65,7 +82,8 @@ def loss_figure(src, log_y: bool = False):
     "A plain plotly figure of a run's losses and learning rate, from its folder (`log.jsonl`) or a list of events."
     import plotly.graph_objects as go
     evs = src if isinstance(src, list) else read_log(src)
-    return go.Figure(data=loss_traces(series(evs)), layout=loss_layout(log_y))
+    s = series(evs)
+    return go.Figure(data=loss_traces(s), layout=loss_layout(log_y, s['lr']))
 
 # %% ../nbs/03b_plots.ipynb #a1c0e003
 def loss_svg(evs, width: int = 560, height: int = 300) -> str:

@@ -7,14 +7,16 @@ Docs: https://peftbench.github.io/peftbench/run_panel.html.md"""
 # %% ../nbs/17_run_panel.ipynb #5547128b
 from __future__ import annotations
 import copy, os
+from pathlib import Path
 import ipywidgets as W
-from .ui import Panel, Throttle, _esc
+from .ui import Panel, Throttle, _esc, arch_soon
 from .memory import fmt_bytes
-from .runlog import read_log, last, last_checkpoint
+from .runlog import LOG, read_log, last, folder_state, refusal, free_folder
+from .files import missing_file
 from .plots import MAX_POINTS as MAX_POINTS, series, loss_traces, loss_layout, loss_figure as loss_figure
 
 # %% auto #0
-__all__ = ['RunPanel']
+__all__ = ['RANK', 'RunPanel']
 
 # %% ../nbs/17_run_panel.ipynb #e5feb1c1
 def _rss() -> int | None:
@@ -30,17 +32,36 @@ def _quiet():
 def _hms(s) -> str:
     s = int(s or 0); return f'{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}' if s >= 3600 else f'{s // 60}:{s % 60:02d}'
 
+RANK = {'idle': 0, 'starting': 1, 'running': 2, 'paused': 2, 'stopping': 3, 'ended': 4}  # a run's phases, in the order they come
+
+def _red(s) -> str: return f"<span style='color:#c62828'>{_esc(s)}</span>"
+
+def _state(out) -> dict:
+    "`folder_state(out)`, read again only when the folder's log changed."
+    p = Path(out) / LOG
+    try: st = p.stat(); key = (str(out), st.st_mtime_ns, st.st_size)
+    except OSError: key = (str(out), None, None)
+    if _STATES.get('key') != key: _STATES.update(key=key, state=folder_state(out))
+    return _STATES['state']
+
+_STATES = {}
+
 class RunPanel(Panel):
     "Train / Pause / Stop / Resume, progress with ETA and tokens/s, the streaming loss plot and live memory."
     title = 'Run'
 
     def build(self):
-        B = lambda d, icon, style='': W.Button(description=d, icon=icon, button_style=style, layout=W.Layout(width='92px'))
+        B = lambda d, icon, style='', w='92px': W.Button(description=d, icon=icon, button_style=style, layout=W.Layout(width=w))
         self.train_b, self.pause_b = B('Train', 'play', 'success'), B('Pause', 'pause')
         self.stop_b, self.resume_b = B('Stop', 'stop', 'danger'), B('Resume', 'play-circle')
         self.train_b.on_click(lambda _: self.train()); self.pause_b.on_click(lambda _: self.pause())
         self.stop_b.on_click(lambda _: self.stop()); self.resume_b.on_click(lambda _: self.resume())
-        self.overwrite = W.Checkbox(description='overwrite a finished run', indent=False, layout=W.Layout(width='200px'))
+        self.why = W.HTML(); self.why.add_class('peftbench-run-why')
+        self.new_b, self.over_b = B('New folder', 'folder-open', 'primary', '120px'), B('Overwrite', 'trash', 'warning', '120px')
+        self.new_b.on_click(lambda _: self.train(new_folder=True)); self.over_b.on_click(lambda _: self.train(overwrite=True))
+        self.asks = W.HTML()
+        self.ask = W.VBox([self.asks, W.HBox([self.new_b, self.over_b])], layout=W.Layout(display='none', padding='4px 0'))
+        self.ask.add_class('peftbench-run-ask')
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width='260px'))
         self.stats = W.HTML()
         self.status = W.HTML(); self.status.add_class('peftbench-run-status')
@@ -48,27 +69,38 @@ class RunPanel(Panel):
         self.raw = W.Checkbox(value=True, description='raw', indent=False, layout=W.Layout(width='60px'))
         self.smoothed = W.Checkbox(value=True, description='smoothed', indent=False, layout=W.Layout(width='90px'))
         for c in (self.log_y, self.raw, self.smoothed): c.observe(lambda _: self.redraw(), 'value')
-        self.plot = W.Box(layout=W.Layout(width='100%', min_height='300px')); self.plot.add_class('peftbench-loss')
-        self.fig, self.events, self._run = None, [], None
+        self.empty = W.HTML("<div style='color:#777;padding:40px 0;text-align:center'>no loss yet: press Train</div>",
+                            layout=W.Layout(width='100%'))
+        self.empty.add_class('peftbench-loss-empty')
+        self.plot = W.VBox([self.empty], layout=W.Layout(width='100%', min_height='300px')); self.plot.add_class('peftbench-loss')
+        self.fig, self.events, self._run, self._phase, self._stopping, self._reset = None, [], None, ('idle', None), False, False
         self._draw = Throttle(self.redraw, hz=4)
-        return [W.HBox([self.train_b, self.pause_b, self.stop_b, self.resume_b, self.overwrite]),
+        return [W.HBox([self.train_b, self.pause_b, self.stop_b, self.resume_b]), self.why, self.ask,
                 W.HBox([self.progress, self.stats]), self.status, W.HBox([self.log_y, self.raw, self.smoothed]), self.plot]
 
     @property
     def run(self): return self._run
 
+    @property
+    def shown(self) -> list:
+        "The events the panel shows: the folder's log before this run (a resumed run's start) and this run's events."
+        return list(self.events) + (list(self._run.events) if self._run is not None else [])
+
     def refresh(self, path):
         if path in ('*', 'training.output_dir') and (self._run is None or self._run.status not in ('running', 'starting', 'paused')):
-            self._run = None
+            self._run, self._phase, self.ask.layout.display = None, ('idle', None), 'none'
             self.events = read_log(self.state.recipe.training.output_dir)  # a logged run (e.g. before a kernel restart)
+            self._reset = True  # the new folder's curve, on fresh axes
             self.redraw()
         self._buttons()
 
     def make_figure(self):
         "Create the live figure (imports plotly: the Workbench calls it off the main thread)."
         import plotly.graph_objects as go
-        self.fig = go.FigureWidget(data=loss_traces(series(self.events)), layout=loss_layout(self.log_y.value))
-        self.plot.children = (self.fig,)
+        s = series(self.shown)
+        self.fig = go.FigureWidget(data=loss_traces(s), layout=loss_layout(self.log_y.value, s['lr']))
+        self.plot.children = (self.empty, self.fig)
+        self.redraw()
         return self.fig
 
     def _on_event(self, ev):
@@ -78,10 +110,29 @@ class RunPanel(Panel):
             self.state.changed('run')
         else: self._draw.request()
 
+    def phase(self) -> str:
+        "The phase of what the panel shows (see `RANK`); within one run it never goes back (a late event cannot undo a stop)."
+        run = self._run
+        if run is None: return 'ended' if self._ended(self.events) else 'idle'
+        if last(run.events, 'end'): now = 'ended'
+        elif self._stopping or last(run.events, 'signal'): now = 'stopping'
+        else: now = {'running': 'running', 'paused': 'paused'}.get(run.status, 'starting')
+        was, of = self._phase
+        if of is run and RANK[now] < RANK[was]: now = was
+        self._phase = (now, run)
+        return now
+
+    @staticmethod
+    def _ended(evs) -> dict | None:
+        "The `end` event after the last `start` of `evs`, or None."
+        for e in reversed(evs):
+            if e['event'] == 'end': return e
+            if e['event'] == 'start': return None
+
     def redraw(self):
         "Show the events so far: progress, read-outs, status and the figure (one batch of messages)."
-        evs = list(self._run.events if self._run is not None else self.events)
-        now, end = last(evs, 'train', {}), last(evs, 'end')
+        evs, mine = self.shown, (list(self._run.events) if self._run is not None else self.events)
+        now, end = last(evs, 'train', {}), self._ended(mine)
         mx = next((e.get('max_steps') for e in reversed(evs) if e.get('max_steps', -1) > 0), None)
         mx = mx or self.state.recipe.training.max_steps
         step = end['step'] if end else now.get('step', 0)
@@ -94,41 +145,70 @@ class RunPanel(Panel):
         if now.get('eta') is not None and not end: bits.append(f'ETA {_hms(now["eta"])}')
         if mem and not end: bits.append(mem)
         self.stats.value = ' · '.join(bits)
-        self.status.value = self._status(evs, end)
+        self.status.value = self._status(self.phase(), mine, end)
+        s = series(evs)
+        self.empty.layout.display = 'none' if s['steps'] or s['eval_steps'] else ''
         if self.fig is not None:
-            s = series(evs)
+            reset, self._reset = self._reset, False
             with self.fig.batch_update():
                 for t, new in zip(self.fig.data, loss_traces(s, self.raw.value, self.smoothed.value)):
                     t.x, t.y, t.visible = new['x'], new['y'], new['visible']
-                self.fig.layout.yaxis.type = 'log' if self.log_y.value else 'linear'
+                lay = loss_layout(self.log_y.value, s['lr'])
+                self.fig.layout.yaxis.type = lay['yaxis']['type']
+                self.fig.layout.yaxis2.update(range=lay['yaxis2']['range'], tickvals=lay['yaxis2']['tickvals'],
+                                              ticktext=lay['yaxis2']['ticktext'])
+                for a in (self.fig.layout.xaxis, self.fig.layout.yaxis): a.visible = bool(s['steps'] or s['eval_steps'])
+                self.fig.layout.yaxis2.visible = self.fig.layout.showlegend = bool(s['steps'])
+                if reset: self.fig.layout.xaxis.autorange = self.fig.layout.yaxis.autorange = True  # forget a zoom into the old curve
         self._buttons()
 
-    def _status(self, evs, end) -> str:
-        run = self._run
+    def _status(self, phase, evs, end) -> str:
         if end:
             color = {'finished': '#2e7d32', 'stopped': '#ef6c00', 'failed': '#c62828'}.get(end['status'], '#555')
             where = f" · checkpoint <code>{_esc(end['checkpoint'])}</code>" if end.get('checkpoint') else ''
             saved = f" · saved <code>{_esc(end['saved'])}</code>" if end.get('saved') else ''
             err = f"<div style='color:#c62828'>{_esc(end['error'])}</div>" if end.get('error') else ''
-            logged = '' if run is not None else ' (logged run)'
+            logged = '' if self._run is not None else ' (logged run)'
             return f"<b style='color:{color}'>{end['status']}</b>{logged} at step {end['step']}{where}{saved}{err}"
-        if run is None:
-            return 'logged run, not finished: Resume continues it' if evs else 'not started'
-        says = {'starting': 'starting: loading the model and data ...', 'running': '<b>running</b>', 'paused': '<b>paused</b>'}
-        return says.get(run.status, run.status)
+        if phase == 'idle': return 'logged run, not finished: Resume continues it' if evs else 'not started'
+        return {'starting': 'starting: loading the model and data ...', 'running': '<b>running</b>', 'paused': '<b>paused</b>',
+                'stopping': 'stopping after this step ...', 'ended': 'ended'}[phase]
+
+    def cannot_train(self) -> str:
+        "Why Train cannot start now (the recipe's first problem, a model that cannot load, a missing data file), or ''."
+        r = self.state.recipe
+        ps = self.state.problems() if self.state._hw is not None else []
+        if ps: return f"{ps[0]}" + (f' (and {len(ps) - 1} more problems)' if len(ps) > 1 else '')
+        if why := missing_file(r.data.source): return why
+        a = arch_soon(r.model.name, then=lambda _: self._buttons())
+        return a if isinstance(a, str) else ''
+
+    def cannot_resume(self) -> str:
+        "Why Resume cannot continue the run in the output folder (read from disk: also after a kernel restart), or ''."
+        out = self.state.recipe.training.output_dir
+        st = _state(out)
+        if st['status'] == 'finished': return f"the run in '{out}' finished at step {st['step']}: there is nothing to resume"
+        if st['status'] in ('empty', 'saved'): return f"'{out}' holds no run to resume"
+        if not st['checkpoint']: return f"the run in '{out}' left no complete checkpoint to continue from"
+        return ''
 
     def _buttons(self):
         st = self._run.status if self._run is not None else None
         active = st in ('starting', 'running', 'paused')
-        self.train_b.disabled = active or bool(self.state.problems()) if self.state._hw is not None else active
+        why = 'a run is under way' if active else self.cannot_train()
+        self.train_b.disabled, self.train_b.tooltip = bool(why), why or 'train the recipe into training.output_dir'
+        self.why.value = '' if active or not why else _red(why)
         self.pause_b.disabled, self.stop_b.disabled = st not in ('running',), not active
-        logged = last_checkpoint(self.state.recipe.training.output_dir) is not None and (self.events or self._run is not None)
-        can_continue = not active and logged
-        self.resume_b.disabled = not (st == 'paused' or can_continue)
+        if st == 'paused': nope = ''
+        elif active: nope = 'a run is under way'
+        else: nope = self.cannot_resume()
+        self.resume_b.disabled = bool(nope)
+        self.resume_b.tooltip = nope or ('continue the paused run' if st == 'paused' else 'continue from the last checkpoint')
 
-    def _begin(self, run):
+    def _begin(self, run, before=()):
+        "Start `run`, the folder's earlier events `before` kept in the plot."
         _quiet()
-        self._run, self.events = run, []
+        self._run, self.events, self._stopping, self.ask.layout.display = run, list(before), False, 'none'
         self.state.run = run
         run.subscribe(self._on_event)
         run.start()
@@ -136,34 +216,58 @@ class RunPanel(Panel):
         self.redraw()
         return run
 
-    def train(self):
-        "Start a new run of the current recipe on a worker thread (the recipe is copied: later edits don't change it)."
-        from peftbench.train import Run, RunError
-        try: self.state.recipe.check(self.state.hw)
-        except Exception as e:
-            self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None
-        try: return self._begin(Run(copy.deepcopy(self.state.recipe), self.state.hw, overwrite=self.overwrite.value))
-        except RunError as e:  # e.g. another run trains in this process
-            self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None
+    def train(self, overwrite: bool | None = None, new_folder: bool = False):
+        "Start a new run of the current recipe on a worker thread; a folder holding a run asks first: a new folder, or overwrite."
+        from peftbench.train import Run
+        if new_folder: self.state.set('training.output_dir', free_folder(self.state.recipe.training.output_dir))
+        if why := self.cannot_train():
+            self.status.value = _red(why); return None
+        out = self.state.recipe.training.output_dir
+        if overwrite is None and not new_folder and (no := refusal(out, _state(out))) is not None:
+            return self._ask(out, no)
+        try:
+            run = Run(copy.deepcopy(self.state.recipe), self.state.hw, overwrite=bool(overwrite))
+            run.check()  # now, not after the slow imports: a missing file, an unreachable Hub id
+            return self._begin(run)
+        except Exception as e:  # the recipe, its data or model, or another run training in this process
+            self.ask.layout.display = 'none'
+            self.status.value = _red(e); return None
+
+    def _ask(self, out, no):
+        "Ask what to do with folder `out`, which holds a run (`no`: the engine's refusal); nothing in it is touched."
+        st = _state(out)
+        what = {'finished': f"a run that finished at step {st['step']}", 'saved': 'saved weights'}.get(
+            st['status'], f"a {st['status']} run (step {st['trained']})")
+        new = free_folder(out)
+        self.asks.value = (f"<b>{_esc(out)}</b> already holds {what}. Train into a new folder, <code>{_esc(new)}</code>, "
+                           f"or overwrite it (its log, checkpoints and weights are deleted)?")
+        self.new_b.tooltip, self.over_b.tooltip = f'train into {new}', str(no)
+        self.ask.layout.display = ''
+        return None
 
     def pause(self):
         if self._run is not None: self._run.pause(); self._draw.request()
 
     def stop(self):
         "Stop after the current step; the run saves a checkpoint and its adapter."
-        if self._run is not None: self._run.stop(); self.status.value = 'stopping after this step ...'
+        if self._run is not None and self._run.status in ('starting', 'running', 'paused'):
+            self._stopping = True; self._run.stop(); self.redraw()
 
     def resume(self):
-        "Continue a paused run, or start a run from the last checkpoint of a stopped, crashed or logged one."
+        "Continue a paused run, or start a run from the last checkpoint of a stopped, crashed or logged run; the plot keeps its whole curve"
         from peftbench.train import Run, RunError
         from peftbench.recipe import RecipeError
         if self._run is not None and self._run.status == 'paused': self._run.resume(); return self._run
-        try: return self._begin(Run.resume(self.state.recipe.training.output_dir, self.state.hw))
-        except (RunError, RecipeError) as e:  # e.g. already finished
-            self.status.value = f"<span style='color:#c62828'>{_esc(e)}</span>"; return None
+        out = self.state.recipe.training.output_dir
+        if why := self.cannot_resume():
+            self.status.value = _red(why); return None
+        try: return self._begin(Run.resume(out, self.state.hw), read_log(out))
+        except (RunError, RecipeError) as e:  # e.g. the recipe in the folder was edited
+            self.status.value = _red(e); return None
 
     def wait(self, timeout=None):
         "Block until the run ends (for scripts and tests; the buttons never block)."
         if self._run is not None: self._run.wait(timeout)
         self._draw.flush()
         return self
+

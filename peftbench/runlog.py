@@ -6,13 +6,13 @@ Docs: https://peftbench.github.io/peftbench/runlog.html.md"""
 
 # %% ../nbs/03a_runlog.ipynb #952249b7
 from __future__ import annotations
-import json, warnings
+import json, os, re, warnings
 from pathlib import Path
 from .recipe import Recipe
 
 # %% auto #0
 __all__ = ['EVENTS', 'LOG', 'COMPLETE', 'MAY_DIFFER', 'RunError', 'read_log', 'of', 'last', 'trained', 'curve', 'repair',
-           'complete_checkpoints', 'last_checkpoint', 'folder_state', 'resumable', 'refusal']
+           'complete_checkpoints', 'last_checkpoint', 'folder_state', 'resumable', 'refusal', 'free_folder']
 
 # %% ../nbs/03a_runlog.ipynb #93d9972a
 EVENTS = {
@@ -218,3 +218,15 @@ def refusal(out, st: dict | None = None) -> RunError | None:
     ck = f"its last checkpoint is {Path(st['checkpoint']).name}" if st['checkpoint'] else 'no complete checkpoint'
     return RunError(f"run folder '{out}' already holds a {st['status']} run (trained to step {st['trained']}, {ck}); "
                     f"resume it with Run.resume('{out}') (peftbench train --resume --out {out}), or {other}")
+
+# %% ../nbs/03a_runlog.ipynb #f5f36d7e
+def free_folder(out) -> str:
+    "The next free numbered sibling of run folder `out` for a new run: runs/x -> runs/x-2, runs/x-2 -> runs/x-3 (empty or absent)."
+    head, name = os.path.split(str(out).rstrip('/\\') or '.')
+    m = re.fullmatch(r'(.+)-(\d+)', name)
+    base, n = (m[1], int(m[2])) if m else (name, 1)
+    while True:
+        n += 1
+        cand = os.path.join(head, f'{base}-{n}')
+        p = Path(cand).expanduser()
+        if not p.exists() or (p.is_dir() and not any(p.iterdir())): return cand
