@@ -20,9 +20,9 @@ _all_ = ['TEMPLATES', 'DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES', 'LORA_INIT
          'PRECISIONS', 'FUSED_LOSSES', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
 
 # %% auto #0
-__all__ = ['LORA_FAMILY', 'PROMPT_METHODS', 'Recipe', 'Hardware', 'TEMPLATES', 'DTYPES', 'ATTN', 'QUANT_MODES', 'QUANT_TYPES',
-           'LORA_INITS', 'SHAPES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS', 'FUSED_LOSSES', 'ModelSpec',
-           'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
+__all__ = ['LORA_FAMILY', 'PROMPT_METHODS', 'PACKING_HINT', 'Recipe', 'Hardware', 'padding_share', 'TEMPLATES', 'DTYPES', 'ATTN',
+           'QUANT_MODES', 'QUANT_TYPES', 'LORA_INITS', 'SHAPES', 'COLUMNS', 'OPTIMIZERS', 'SCHEDULERS', 'PRECISIONS',
+           'FUSED_LOSSES', 'ModelSpec', 'QuantSpec', 'AdapterSpec', 'DataSpec', 'TrainSpec', 'Problem', 'RecipeError']
 
 # %% ../nbs/00c_recipe.ipynb #afbdfea2
 # METHODS (peftbench.translate) is the one table of PEFT methods; these two groups are read from it
@@ -457,6 +457,31 @@ def sft_config(self: Recipe, hw: Hardware | None = None, **overrides):
     "TRL's `SFTConfig` (a `transformers.TrainingArguments`) for the training settings."
     from trl import SFTConfig
     return SFTConfig(**{**translate.sft_args(self.to_dict(), **_hw(hw)), **overrides})  # overrides may set bf16 (the argument)
+
+# %% ../nbs/00c_recipe.ipynb #h6ad0c02
+def padding_share(lengths, batch: int, seed: int = 0) -> float:
+    "The share of padded batches' tokens that is padding, for examples of `lengths` tokens in random batches of `batch`."
+    import random
+    ls = list(lengths)
+    random.Random(seed).shuffle(ls)
+    padded = sum(len(b) * max(b) for b in (ls[i:i + batch] for i in range(0, len(ls), batch)))
+    return 1 - sum(ls) / padded if padded else 0.0
+
+PACKING_HINT = 0.25  # above this share of padding, packing is recommended
+
+@patch
+def packing_hint(self: Recipe, lengths) -> Problem | None:
+    "A sentence (about `data.packing`) recommending packing when padded batches of `lengths` would be mostly padding, else None."
+    d, t, m = self.data, self.training, METHODS.get(self.adapter.method)
+    if d.packing or m is None or not m.packing or not lengths: return None
+    ls = [min(x, d.max_length) for x in lengths]
+    share = padding_share(ls, t.batch_size, t.seed)
+    if share < PACKING_HINT: return None
+    mean = sum(ls) / len(ls)
+    rows = max(1, round(t.batch_size * mean / d.max_length))
+    return Problem(f"examples run from {min(ls)} to {max(ls)} tokens, so {share:.0%} of padded batches is padding: set data.packing to "
+                   f"true and training.batch_size to {rows} ({rows} packed rows of {d.max_length} tokens hold about "
+                   f"{round(rows * d.max_length / mean)} examples, as a batch of {t.batch_size} does now)", 'data.packing')
 
 # %% ../nbs/00c_recipe.ipynb #b0e57a02
 @patch
