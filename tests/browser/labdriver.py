@@ -4,7 +4,7 @@ No network: the server, the kernel (this venv's python) and the browser all stay
 the system one (/usr/bin/chromium), never a Playwright download.
 """
 from __future__ import annotations
-import json, os, re, secrets, shutil, socket, subprocess, sys, time, urllib.request
+import json, os, re, secrets, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 CHROMIUM = os.environ.get('PEFTBENCH_CHROMIUM', '/usr/bin/chromium')

@@ -82,6 +82,23 @@ def truncated(page) -> list[dict]:
     return page.evaluate(TRUNCATED, [LABELS, WB])
 
 
+PLANT = f"""() => {{ const box = document.createElement('div'); box.id = 'pb-plant';
+  box.innerHTML = '<button class="widget-button" style="width:40px;overflow:hidden;white-space:nowrap;text-overflow:ellipsis">planted cut</button>'
+    + '<label style="display:block;width:70px;white-space:normal">planted wraps</label>'
+    + '<select style="width:50px"><option>planted narrow select</option></select>'
+    + '<div class="widget-html" style="width:60px;overflow:hidden;white-space:nowrap"><span>planted clipped span</span></div>';
+  document.querySelector('{WB}').prepend(box); }}"""
+
+
+def self_check(page) -> list[str]:
+    "Plant a cut button, a wrapping label and a narrow select in the Workbench: the names of those `truncated` misses."
+    page.evaluate(PLANT)
+    try: found = {(x['text'], x['why'].split()[0]) for x in truncated(page)}
+    finally: page.evaluate("() => document.getElementById('pb-plant').remove()")
+    return [t for t in (('planted cut', 'cut'), ('planted wraps', 'wraps'), ('planted narrow select', 'chosen'),
+                                ('planted clipped span', 'clipped')) if t not in found]
+
+
 def open_accordions(page, within: str):
     "Open every closed accordion (Collapse) that is visible inside `within`, so its labels are visible too."
     for _ in range(3):
@@ -373,6 +390,7 @@ def main(argv=None):
                 res['bar'] = bar(page)
                 res['rank_step'] = rank_step(page, frames)  # the default view (Compare open, no code shown)
                 res['drag'] = drag(page, frames)
+                res['labels_missed_in_self_check'] = self_check(page)
                 res['labels'] = per_tab(page, out)
                 res['errors'] = con.uncaught() + L.error_outputs(page)
             except BaseException:
