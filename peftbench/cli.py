@@ -78,7 +78,7 @@ def machine() -> dict:
     return dict(platform=platform.platform(), python=platform.python_version(), torch=torch.__version__, cpu=cpu, cores=os.cpu_count(),
                 gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 
-def demo(out=None, steps=300, overwrite=False, n_compare=100, show=4, file=None):
+def demo(out=None, steps=300, overwrite=False, n_compare=100, show=6, file=None):
     "Run the demo into `out`; returns the summary dict."
     file = file or sys.stdout
     say = lambda *a: print(*a, file=file, flush=True)
@@ -99,7 +99,7 @@ def demo(out=None, steps=300, overwrite=False, n_compare=100, show=4, file=None)
     say('2/5 estimate  GPU memory this recipe needs for training (on a T4):')
     say('  ' + str(estimate(r, 'T4')).replace('\n', '\n  '))
     say('3/5 load      ' + str(param_report(run.model)).replace('\n', '\n              '))
-    say(f'4/5 train     {len(run.data["train"]):,} examples of the JSON task')
+    say(f'4/5 train     {len(run.data["train"]):,} examples of the naming-style task (answer in JSON)')
     for n in getattr(run.data, 'notes', None) or []: say(f'              note: {n}')
     run.subscribe(Progress(sys.stderr))
     run.train()  # on this thread; Ctrl-C stops with a checkpoint
@@ -111,10 +111,8 @@ def demo(out=None, steps=300, overwrite=False, n_compare=100, show=4, file=None)
     say(f'5/5 compare   {len(prompts)} held-out prompts, greedy decoding, same model with the adapter off and on')
     say(f'              follows the JSON format: base {c.summary["format"]["base"]:.0%} -> adapted {c.summary["format"]["adapted"]:.0%}')
     ex = c.summary['exact']
-    say(f'              exactly right (word and kind): base {ex["base"]:.0%} -> adapted {ex["adapted"]:.0%}')
-    for row in c.rows[:show]:
-        base = row['base'].strip().splitlines()[0][:70] if row['base'].strip() else '(empty)'
-        say(f'  {row["prompt"].splitlines()[0][3:]}\n    base:    {base}\n    adapted: {row["adapted"].strip()[:70]}')
+    say(f'              names the right style:   base {ex["base"]:.0%} -> adapted {ex["adapted"]:.0%}\n')
+    say(c.table(width=shutil.get_terminal_size((120, 24)).columns, n=show, totals=False))
     c.to_json(out / 'compare.json')
     summary = dict(out=str(out), steps=t.max_steps, status=run.status, train_seconds=train_s, compare_seconds=round(time.time() - tc, 2),
                    total_seconds=round(time.time() - t0, 2), first_loss=tr[0]['loss'], final_loss=tr[-1]['loss'], metric=c.summary,

@@ -151,10 +151,12 @@ def _pct(k, v): return '-' if v is None else f'{v:.3g}' if k == 'perplexity' els
 def _flat(s) -> str: return ' '.join(str(s).replace('\n', ' ⏎ ').split())  # one line: a line break shows as ⏎
 def _fit(s: str, w: int) -> str: return s if len(s) <= w else s[:max(w - 1, 0)] + '…'
 
-def _widths(natural: list[int], total: int, least: int = 8) -> list[int]:
-    "Column widths from each column's natural width: the widest give up characters until they fit `total`."
+def _widths(natural: list[int], total: int, least: int = 8, first: float = 0.6) -> list[int]:
+    "Column widths from each column's natural width: the widest give up characters until they fit `total` (the first counts `first`)."
     w = list(natural)
-    while sum(w) > total and max(w) > least: w[w.index(max(w))] -= 1
+    while sum(w) > total and max(w) > least:
+        i = max(range(len(w)), key=lambda i: (w[i] * (first if i == 0 else 1) if w[i] > least else -1, -i))
+        w[i] -= 1
     return w
 
 @dataclass
@@ -185,15 +187,15 @@ class Comparison:
         v = [row[f'{side}_{k}'] for k in self.summary if isinstance(row.get(f'{side}_{k}'), bool)]
         return '' if not v else '✓' if all(v) else '✗'
 
-    def table(self, width: int = 120, n: int | None = None) -> str:
-        "The first `n` rows as plain text at most `width` wide: prompt | a column per side (✓/✗ when scored), then the totals."
+    def table(self, width: int = 120, n: int | None = None, totals: bool = True) -> str:
+        "The first `n` rows as plain text at most `width` wide: prompt | a column per side (✓/✗ when scored), then the `totals`."
         head = ['prompt', *self.sides]
         body = [[_flat(r['prompt'])] + [' '.join(filter(None, [self.mark(r, s), _flat(r[s]) or '(empty)'])) for s in self.sides]
                 for r in self.rows[:n]]
         w = _widths([max(len(x) for x in col) for col in zip(head, *body)], width - 3 * (len(head) - 1))
         line = lambda cells: ' | '.join(_fit(c, k).ljust(k) for c, k in zip(cells, w)).rstrip()
         out = [line(head), '-+-'.join('-' * k for k in w), *map(line, body)]
-        return '\n'.join(out + (['', str(self)] if self.summary else []))
+        return '\n'.join(out + (['', str(self)] if self.summary and totals else []))
 
     def _repr_html_(self):
         esc = lambda s: html.escape(str(s))

@@ -254,7 +254,7 @@ def model_card(run_dir, dest=None, model=None, data=None) -> Path:
          '## Use', '', '```python', 'from peft import AutoPeftModelForCausalLM', 'from transformers import AutoTokenizer',
          "model = AutoPeftModelForCausalLM.from_pretrained('PATH_OR_REPO')  # loads the base, then this adapter",
          "tokenizer = AutoTokenizer.from_pretrained('PATH_OR_REPO')", '```', '']
-    pico = ' (the embedded pico JSON task)' if d.source == 'pico' else ''
+    pico = ' (the embedded pico naming-style task, answered in JSON)' if d.source == 'pico' else ''
     s += ['## Data', '', f"- source: `{d.source}`{pico}, split `{d.split}`, shape `{d.shape}`",
           f'- sequences cut at {d.max_length} tokens; packing {"on" if d.packing else "off"}; '
           f'loss on {"completions only" if d.completion_only_loss else "all tokens"}',

@@ -6,13 +6,13 @@ Docs: https://peftbench.github.io/peftbench/pico.html.md"""
 
 # %% ../nbs/03_pico.ipynb #8694f19b
 from __future__ import annotations
-import ast, functools, hashlib, json, keyword, math, random, re, subprocess, sys, sysconfig, time
+import ast, hashlib, json, math, random, re, sys, sysconfig, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PICO_DIR', 'ASSETS', 'TASK_FILES', 'SPECIAL', 'CHATML', 'TASK_TEMPLATES', 'stdlib_docstrings', 'help_topics',
-           'corpus', 'train_tokenizer', 'pico_config', 'pretrain', 'word_kind', 'task_example', 'task_examples',
-           'task_rows', 'task_dataset', 'task_score', 'build', 'demo_recipe']
+__all__ = ['PICO_DIR', 'ASSETS', 'TASK_FILES', 'SPECIAL', 'CHATML', 'STYLES', 'TASK_TEMPLATES', 'stdlib_docstrings',
+           'help_topics', 'corpus', 'train_tokenizer', 'pico_config', 'pretrain', 'name_style', 'task_example',
+           'task_examples', 'task_rows', 'task_dataset', 'task_score', 'build', 'demo_recipe']
 
 # %% ../nbs/03_pico.ipynb #c3bfc46a
 from .catalog import pico_path  # the catalog resolves model names, pico's included
@@ -90,34 +90,42 @@ def pretrain(model, ids, steps=1800, batch=16, seq=128, lr=3e-3, seed=0, log_eve
     return hist
 
 # %% ../nbs/03_pico.ipynb #e4cbe7ec
-TASK_TEMPLATES = ('Describe the Python word "{w}" as JSON.', 'Give me a JSON card for "{w}".', 'What is "{w}"? Answer in JSON.')
+STYLES = ('lowercase', 'snake_case', 'CamelCase', 'UPPER_CASE', '_private', '__dunder__')
+TASK_TEMPLATES = ('What naming style is "{w}"? Answer in JSON.', 'Give the naming style of the Python name "{w}" as JSON.',
+                  'Classify "{w}" by its naming style, in JSON.')
 
-def word_kind(w: str) -> str:
-    "keyword, dunder, builtin or word."
-    if keyword.iskeyword(w) or keyword.issoftkeyword(w): return 'keyword'
-    if w.startswith('__') and w.endswith('__'): return 'dunder'
-    return 'builtin' if w in _builtins() else 'word'
-
-@functools.cache
-def _builtins() -> frozenset:
-    "Names a bare interpreter defines (no `site`, no IPython), so a terminal and a notebook label words alike."
-    code = 'import builtins; print(" ".join(dir(builtins)))'
-    return frozenset(subprocess.run([sys.executable, '-I', '-S', '-c', code], capture_output=True, text=True, check=True).stdout.split())
+def name_style(w: str) -> str | None:
+    "The naming style of `w`, read from its characters: one of `STYLES`, or None (mixedCase and the like are left out)."
+    if len(w) > 4 and w.startswith('__') and w.endswith('__'): return '__dunder__'
+    if w.startswith('_'): return '_private'
+    if w.isupper(): return 'UPPER_CASE'
+    if w[0].isupper(): return 'CamelCase'
+    if w.islower(): return 'snake_case' if '_' in w else 'lowercase'
+    return None
 
 def task_example(w: str, i: int = 0) -> dict:
-    "One prompt/completion pair for word `w` in phrasing `i`."
+    "One prompt/completion pair for name `w` in phrasing `i`."
     return {'prompt': f'Q: {TASK_TEMPLATES[i % len(TASK_TEMPLATES)].format(w=w)}\nA:',
-            'completion': ' ' + json.dumps({'word': w, 'kind': word_kind(w)})}
+            'completion': ' ' + json.dumps({'style': name_style(w)})}
 
-def task_examples(texts, n_test=100, seed=0) -> dict:
-    "Train and test examples from the words that occur at least twice in the help topics."
-    counts = {}
+def task_examples(texts, n_test=100, per_style=600, seed=0) -> dict:
+    "Train and test examples from the names in `texts` that occur at least twice: an equal share of each style held out."
+    counts, by = {}, {s: [] for s in STYLES}
     for t in texts:
         for w in re.findall(r'\b[A-Za-z_][A-Za-z0-9_]{2,15}\b', t): counts[w] = counts.get(w, 0) + 1
-    words = sorted(w for w, c in counts.items() if c >= 2)
-    random.Random(seed).shuffle(words)
-    test, train = words[:n_test], words[n_test:]
-    return {'train': [task_example(w, i) for i, w in enumerate(train)], 'test': [task_example(w, i) for i, w in enumerate(test)]}
+    for w in sorted(w for w, c in counts.items() if c >= 2):
+        if name_style(w): by[name_style(w)].append(w)
+    rng, test, train = random.Random(seed), [], []
+    for i, s in enumerate(STYLES):
+        rng.shuffle(by[s])
+        k = n_test // len(STYLES) + (i < n_test % len(STYLES))
+        test += by[s][:k]; train += by[s][k:k + per_style]
+    rng.shuffle(test); rng.shuffle(train)
+    n = {s: sum(name_style(w) == s for w in train) for s in STYLES}
+    reps = {s: max(1, min(3, per_style // max(c, 1))) for s, c in n.items()}  # rare styles in all three phrasings
+    rows = [task_example(w, i) for i, w in enumerate(w for w in train for _ in range(reps[name_style(w)]))]
+    random.Random(seed + 1).shuffle(rows)
+    return {'train': rows, 'test': [task_example(w, i) for i, w in enumerate(test)]}
 
 # %% ../nbs/03_pico.ipynb #7e73e781
 def task_rows(split='train') -> list[dict]:
@@ -131,14 +139,13 @@ def task_dataset(split='train'):
 
 # %% ../nbs/03_pico.ipynb #42a8cbc4
 def task_score(output: str, prompt: str) -> dict:
-    "`format`: the first line is JSON with keys word and kind; `exact`: and its values are right for `prompt`."
+    "`format`: the first line is JSON with the one key style; `exact`: and it is the style of the name in `prompt`."
     line = output.strip().split('\n')[0]
     try: d = json.loads(line)
     except ValueError: d = None
-    fmt = isinstance(d, dict) and set(d) == {'word', 'kind'}
+    fmt = isinstance(d, dict) and set(d) == {'style'}
     m = re.search(r'"([^"]+)"', prompt)
-    exact = bool(fmt and m and d['word'] == m.group(1) and d['kind'] == word_kind(m.group(1)))
-    return {'format': fmt, 'exact': exact}
+    return {'format': fmt, 'exact': bool(fmt and m and d['style'] == name_style(m.group(1)))}
 
 # %% ../nbs/03_pico.ipynb #9faf4957
 def _sha(texts): return hashlib.sha256('\x00'.join(texts).encode()).hexdigest()[:16]
@@ -157,7 +164,7 @@ def build(out=PICO_DIR, task_dir=ASSETS, steps=1800, seed=0, dtype='bfloat16'):
     model.generation_config.eos_token_id = [tok.eos_token_id, tok.convert_tokens_to_ids('<|im_end|>')]  # a chat turn ends at <|im_end|>
     model.to(getattr(torch, dtype)).save_pretrained(out)
     tok.save_pretrained(out)
-    for split, rows in task_examples(help_topics(), seed=seed).items():
+    for split, rows in task_examples(texts, seed=seed).items():
         (task_dir / f'pico_task_{split}.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
     meta = dict(python=sys.version.split()[0], torch=torch.__version__, corpus_sha=_sha(texts), corpus_chars=sum(map(len, texts)),
                 tokens=len(ids), steps=steps, seed=seed, loss=hist, seconds=round(time.time() - t0, 1))
@@ -166,7 +173,7 @@ def build(out=PICO_DIR, task_dir=ASSETS, steps=1800, seed=0, dtype='bfloat16'):
 
 # %% ../nbs/03_pico.ipynb #20957744
 def demo_recipe(out='runs/pico-demo', steps=300):
-    "The recipe `peftbench demo` trains: LoRA on pico and its JSON task."
+    "The recipe `peftbench demo` trains: LoRA on pico and its naming-style task."
     from peftbench.recipe import Recipe, ModelSpec, AdapterSpec, DataSpec, TrainSpec
     return Recipe(model=ModelSpec(name='pico'),
                   adapter=AdapterSpec(method='lora', r=16, alpha=32, dropout=0.05, target_modules='all-linear'),

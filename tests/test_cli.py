@@ -78,12 +78,44 @@ def test_demo_outputs(demo_dir):
 
 
 def test_demo_adapter_does_the_task(demo_dir):
+    "The adapted model follows the format and names the right style on >= 80% of the held-out prompts; the base on <= 10%."
+    from peftbench.pico import task_score
     rows = json.loads((demo_dir / 'compare.json').read_text())
     adapted = sum(r['adapted_format'] for r in rows) / len(rows)
     base = sum(r['base_format'] for r in rows) / len(rows)
     assert adapted >= 0.9 and base <= 0.1, (base, adapted)
+    exact = {s: sum(r[f'{s}_exact'] for r in rows) / len(rows) for s in ('base', 'adapted')}
+    assert exact['adapted'] >= 0.8 and exact['base'] <= 0.1, exact
+    assert all(task_score(r[s], r['prompt'])['exact'] == r[f'{s}_exact'] for r in rows for s in ('base', 'adapted'))  # scored afresh
     s = json.loads((demo_dir / 'summary.json').read_text())
-    assert s['metric']['format'] == {'base': base, 'adapted': adapted}
+    assert s['metric']['format'] == {'base': base, 'adapted': adapted} and s['metric']['exact'] == exact
+
+
+def test_compare_prints_the_table(demo_dir, tmp_path):
+    "`peftbench compare RUN` on the demo's run: a row per held-out prompt, marked, the totals below; own prompts from a file."
+    p = cli('compare', str(demo_dir), '--n', '5', '--max-new-tokens', '16', cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = p.stdout.splitlines()
+    assert [c.strip() for c in lines[0].split('|')] == ['prompt', 'base', 'adapted'], p.stdout
+    rows = lines[2:7]
+    assert all(r.count(' | ') == 2 for r in rows) and sum('✓' in r.split(' | ')[2] for r in rows) >= 3, p.stdout
+    assert lines[7] == '' and lines[8].startswith('format: base') and lines[9].startswith('exact: base'), p.stdout
+    (tmp_path / 'p.jsonl').write_text(json.dumps({'prompt': 'Q: What naming style is "read_only"? Answer in JSON.\nA:'}) + '\n')
+    p = cli('compare', str(demo_dir), '--prompts', 'p.jsonl', cwd=tmp_path)
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 3 + 3 and 'read_only' in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize('args, needle', [
+    (['compare', 'no/such/run'], "'no/such/run' does not exist; give a run folder"),
+    (['compare', '.'], 'holds no adapter'),
+    (['compare', 'DEMO', '--prompts', 'missing.txt'], "prompts file 'missing.txt' does not exist"),
+    (['compare', 'DEMO', '--prompts', 'bad.jsonl'], 'line 1 of'),
+])
+def test_compare_bad_input(demo_dir, tmp_path, args, needle):
+    (tmp_path / 'bad.jsonl').write_text('{"text": "no prompt key"}\n')
+    p = cli(*[str(demo_dir) if a == 'DEMO' else a for a in args], cwd=tmp_path, timeout=120)
+    assert p.returncode == 2 and needle in p.stderr and 'Traceback' not in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and p.stdout == '', p.stderr
 
 
 def test_train_prints_dropped_rows_and_resume_honours_max_steps(tmp_path):
@@ -96,6 +128,7 @@ def test_train_prints_dropped_rows_and_resume_honours_max_steps(tmp_path):
     r.save(tmp_path / 'r.yaml')
     p = cli('train', 'r.yaml', '--out', 'run', cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
+    assert '0step' not in p.stderr and 'train: step 2/2 loss' in p.stderr and '\r' not in p.stderr, p.stderr[-2000:]  # plain lines in a log
     notes = [l for l in p.stderr.splitlines() if l.startswith('peftbench: note:')]
     assert len(notes) == 1 and '1 of 41 rows dropped' in notes[0] and "'completion' is empty" in notes[0], p.stderr[-2000:]
     start = next(json.loads(l) for l in (tmp_path / 'run' / 'log.jsonl').read_text().splitlines() if '"start"' in l)
