@@ -35,7 +35,7 @@ class TrainingPanel(Panel):
         st = self.state
         self.lr = sized(number(st, 'training.lr', float, minimum=1e-12), '80px')
         self.lr_slider = log_slider(st, 'training.lr', -6, -2, layout=W.Layout(width='180px'))
-        self.scheduler = sized(choice(st, 'training.scheduler', SCHEDULERS), '170px')
+        self.scheduler = sized(choice(st, 'training.scheduler', SCHEDULERS), '196px')  # constant_with_warmup, and the arrow
         self._steps = 100  # steps to train when switching to 'by steps'
         self.by = bind(st, 'training.max_steps', W.ToggleButtons(options=['epochs', 'steps'], style=dict(button_width='76px')),
                        get=lambda v: 'epochs' if v == -1 else 'steps', put=lambda v: -1 if v == 'epochs' else self._steps)
