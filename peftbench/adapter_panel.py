@@ -11,7 +11,8 @@ import ipywidgets as W
 from .recipe import Recipe, Hardware, METHODS, LORA_INITS
 from .catalog import Arch
 from .memory import trainable
-from .ui import Panel, bind, row, toggle, number, sized, pick, mark, show, note, lab, title, arch_soon, machines, human, explains, _set
+from .ui import (Panel, bind, row, toggle, number, sized, pick, mark, show, note, lab, title, arch_soon, machines, human,
+                          explains, _set, Throttle)
 
 # %% auto #0
 __all__ = ['FIELDS', 'USES', 'ABOUT', 'ATTENTION', 'targeted', 'trainable_line', 'lora_hint', 'AdapterPanel']
@@ -54,8 +55,13 @@ class AdapterPanel(Panel):
     "The PEFT method, its settings, the target layers (toggles read from the model) and the trainable-parameter count."
     section, title = 'adapter', 'Adapter'
 
+    def __init__(self, state=None, **kw):
+        super().__init__(state, **kw)
+        self._marks.flush()  # the first view at once
+
     def build(self):
         st = self.state
+        self._marks = Throttle(self._mark, hz=4)
         self._user, self._syncing, self._names = None, False, None
         self.method = bind(st, 'adapter.method', W.Dropdown(options=list(METHODS), layout=W.Layout(width='150px')), put=self._picked)
         self.method.observe(self._after_pick, 'value')
@@ -182,11 +188,14 @@ class AdapterPanel(Panel):
         for f, w in self._parts.items(): _set(w.layout, display='' if ad.method in USES[f] else 'none')
         for w, fs in self._rows: _set(w.layout, display='' if any(ad.method in USES[f] for f in fs) else 'none')
         self.scale.value = _scale(ad)
-        show(self.notes, mark(st, self.init) if _is(ad.method, 'lora') else [])
+        self._marks.request()  # which inits this recipe refuses: a dozen validations, so at most 4 times a second, off this thread
         name = st.recipe.model.name
         a = arch_soon(name, lambda a: self.state.recipe.model.name == name and self.show_counts(a))
         if a is None: self.count.value = '<span style="color:#777">looking up the model …</span>'
         else: self.show_counts(a)
+
+    def _mark(self):
+        show(self.notes, mark(self.state, self.init) if _is(self.state.recipe.adapter.method, 'lora') else [])
 
     def show_counts(self, a):
         "Target toggles, trainable parameters and the LoRA arithmetic for architecture `a` (or an error text)."

@@ -8,14 +8,16 @@ Docs: https://peftbench.github.io/peftbench/ui.html.md"""
 from __future__ import annotations
 import copy, html, math, os, sys, threading, time, traceback, weakref
 import ipywidgets as W
+from ipywidgets.widgets.widget_bool import ToggleButtonStyle
+from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
 from .recipe import Recipe, Hardware
 from .catalog import GPU, GPUS, CATALOG, Arch, arch, find_gpu
 
 # %% auto #0
-__all__ = ['SECTIONS', 'LABEL_WIDTH', 'RED', 'NAMES', 'FORGET', 'State', 'bind', 'row', 'choice', 'toggle', 'need', 'explains',
-           'number', 'log_slider', 'Panel', 'later', 'Throttle', 'human', 'arch_soon', 'settle', 'machines', 'gpu_for',
-           'option_problems', 'radio', 'pick', 'Aside', 'mark', 'show', 'note', 'lab', 'sized', 'title', 'in_colab',
-           'setup_frontend']
+__all__ = ['SECTIONS', 'LABEL_WIDTH', 'RED', 'NAMES', 'FORGET', 'State', 'bind', 'shared', 'row', 'choice', 'toggle', 'need',
+           'explains', 'number', 'log_slider', 'Panel', 'later', 'Throttle', 'human', 'arch_soon', 'settle', 'machines',
+           'gpu_for', 'option_problems', 'radio', 'pick', 'Aside', 'mark', 'show', 'note', 'lab', 'sized', 'title',
+           'in_colab', 'setup_frontend']
 
 # %% ../nbs/10_ui.ipynb #608c9168
 SECTIONS = ('model', 'quantization', 'adapter', 'data', 'training')
@@ -122,14 +124,22 @@ def bind(state: State, path: str, w: W.ValueWidget, get=None, put=None):
 # %% ../nbs/10_ui.ipynb #6a1c0cb9
 LABEL_WIDTH = '150px'
 RED = '#c62828'
+_SHARED = {}
+
+def shared(cls, **kw):
+    "One `cls(**kw)` (a Layout or a style) for every widget that uses it unchanged: fewer models for the browser to make."
+    key = (cls, tuple(sorted(kw.items())))
+    if key not in _SHARED: _SHARED[key] = cls(**kw)
+    return _SHARED[key]
 
 def row(label: str, *ws, tip: str = '') -> W.HBox:
     "A labelled line: a fixed-width label (hover shows `tip`), the widgets, and why a number in it was refused."
-    lab = W.HTML(f'<span title="{html.escape(tip)}">{label}</span>', layout=W.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH))
+    lab = W.HTML(f'<span title="{html.escape(tip)}">{label}</span>', layout=shared(W.Layout, width=LABEL_WIDTH, min_width=LABEL_WIDTH),
+                 style=shared(HTMLStyle))
     fields = [f for w in ws for f in _numbers(w)]
     why = []
     if fields:  # one line of reasons per row, shown only while a field holds refused text
-        why = [W.HTML(layout=W.Layout(display='none', width='auto', margin='0 0 0 8px'))]
+        why = [W.HTML(layout=shared(W.Layout, width='auto'), style=shared(HTMLStyle))]  # empty: takes no room
         why[0].fields = fields
         for f in fields: f.why_boxes.append(why[0])
     return W.HBox([lab, *ws, *why], layout=W.Layout(width='100%'))  # a layout of its own: panels hide rows one by one
@@ -169,15 +179,15 @@ def explains(state, path: str, w):
         if isinstance(w, W.Text): w.layout.border = f'1px solid {RED}' if why else ''
         for b in w.why_boxes:
             t = ' · '.join(f.why for f in b.fields if f.why)
-            b.value = f'<span class="peftbench-why" style="color:{RED};font-size:12px">{html.escape(t, quote=False)}</span>' if t else ''
-            b.layout.display = '' if t else 'none'
+            css = f'color:{RED};font-size:12px;margin-left:8px'
+            b.value = f'<span class="peftbench-why" style="{css}">{html.escape(t, quote=False)}</span>' if t else ''
     w.say = say
     state.on_change(lambda p: p in ('*', path) and say(''))
     return w
 
 def number(state, path, kind=int, minimum=None, none=None, **kw) -> W.Text:
     "A text box for a number field; `none` is the text that means None (e.g. '' for 'off'); refused text turns red and says why."
-    w = explains(state, path, W.Text(layout=W.Layout(width='120px'), continuous_update=False, **kw))
+    w = explains(state, path, W.Text(layout=W.Layout(width='120px'), continuous_update=False, **({'style': shared(TextStyle)} | kw)))
     reason = need(path, kind, minimum, none)
     def put(v):
         v = v.strip()
@@ -346,8 +356,9 @@ def option_problems(state: State, path: str, options) -> dict:
     part, name = path.split('.')
     hws = machines(state)
     per = {}
+    base = copy.deepcopy(state.recipe)  # one snapshot (this may run off the main thread while the recipe changes)
     for v in options:
-        c = copy.copy(state.recipe)  # shallow: only the one section changes (deep copies were most of a slider step)
+        c = copy.copy(base)  # shallow: only the one section changes (a deep copy per value was most of a slider step)
         setattr(c, part, copy.copy(getattr(c, part))); setattr(getattr(c, part), name, v)
         per[v] = [state.validate(c, h) if h is not None else [] for h in hws]
     common = [set.intersection(*(set(per[v][i]) for v in options)) for i in range(2)]
@@ -362,7 +373,8 @@ def radio(state: State, path: str, options, labels=None, width: str = '64px') ->
     "One toggle button per value of field `path`, exactly one down; each at least `width` wide and as wide as its label."
     bs = {}
     for o, lab in zip(options, labels or [str(o) for o in options]):
-        b = W.ToggleButton(description=lab, layout=W.Layout(width='auto', min_width=width, flex='0 0 auto'))
+        b = W.ToggleButton(description=lab, layout=shared(W.Layout, width='auto', min_width=width, flex='0 0 auto'),
+                           style=shared(ToggleButtonStyle))
         def put(on, o=o, b=b):
             if not on: b.value = True; raise ValueError(o)  # pressing the pressed button keeps it down
             return o
@@ -437,12 +449,12 @@ def show(note: W.HTML, lines: list[str]):
 
 def note() -> W.HTML:
     "A small grey line for reasons and hints."
-    return W.HTML(layout=W.Layout(margin='0 0 2px 150px'), style=dict(font_size='12px', text_color='#777'))
+    return W.HTML(layout=W.Layout(margin='0 0 2px 150px'), style=shared(HTMLStyle, font_size='12px', text_color='#777'))
 
 def lab(text: str, width: str = '80px', tip: str = '') -> W.HTML:
     "A label inside a row: at least `width` wide, and as wide as its text."
     return W.HTML(f'<span title="{html.escape(tip)}" style="white-space:nowrap">{text}</span>',
-                  layout=W.Layout(width='auto', min_width=width, flex='0 0 auto', margin='0 0 0 14px'))
+                  layout=shared(W.Layout, width='auto', min_width=width, flex='0 0 auto', margin='0 0 0 14px'), style=shared(HTMLStyle))
 
 def sized(w, width: str):
     "`w` with its width set (for widgets made by `number`)."
@@ -451,7 +463,7 @@ def sized(w, width: str):
 
 def title(text: str) -> W.HTML:
     "A panel's small bold title."
-    return W.HTML(f'<b style="font-size:14px">{text}</b>')
+    return W.HTML(f'<b style="font-size:14px">{text}</b>', style=shared(HTMLStyle))
 
 
 # %% ../nbs/10_ui.ipynb #e406bf02

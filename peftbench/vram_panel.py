@@ -6,7 +6,7 @@ Docs: https://peftbench.github.io/peftbench/vram_panel.html.md"""
 
 # %% ../nbs/16_vram_panel.ipynb #5dc3641c
 from __future__ import annotations
-import copy, threading
+import copy, sys, threading
 import ipywidgets as W
 from .ui import Panel, Throttle, _esc, _set, arch_soon, gpu_for
 from .catalog import GPUS, GPU, GiB, find_gpu
@@ -32,6 +32,7 @@ class VramPanel(Panel):
 
     def build(self):
         self._t = Throttle(self._render, hz=8)
+        self.drawn = threading.Event()  # set once the figure shows an estimate (start-up benchmark)
         self._lock = threading.Lock()
         opts = [(f'{g.name} · {fmt_bytes(g.memory_bytes)}', n) for n, g in GPUS.items() if g.cuda]
         g = self._gpu().name
@@ -89,6 +90,8 @@ class VramPanel(Panel):
         try:
             if a is None: raise LookupError(f'looking up {r.model.name} ...')
             if isinstance(a, str): raise ValueError(a)
+            if r.model.attn_implementation == 'auto' and 'transformers' not in sys.modules:  # importing it takes seconds:
+                r.model.attn_implementation = 'eager' if a.model_type == 'gemma2' else 'sdpa'  # meta's own fallback until then
             e = self.state.estimate(self._gpu(), r)
         except Exception as ex:  # an unknown model, a recipe that cannot be estimated: say why, draw nothing
             self.estimate = None
@@ -130,6 +133,7 @@ class VramPanel(Panel):
                 top = max([_drawn(e) if e is not None else 0, cap or 0, (m or {}).get('bytes', 0)]) / GiB
                 fig.layout.xaxis.range = [0, top * 1.08 or 1]  # the capacity line always in view
             fig.keep()
+            if e is not None: self.drawn.set()
 
     def _largest(self, r, e) -> str:
         "The largest batch size that fits, next to the verdict."
@@ -193,7 +197,15 @@ _FIG = []
 def _figure_class():
     "A plotly FigureWidget that sends one message per update, echoes nothing back, and gives a new view the current figure."
     if _FIG: return _FIG[0]
-    import plotly.graph_objects as go
+    # plotly's widget imports nbformat -> jsonschema, whose optional IRI checker builds a grammar at import
+    # (rfc3987_syntax: 1-5 s, most of the bar's start-up); jsonschema goes without that one format check here
+    skip = 'jsonschema' not in sys.modules and 'rfc3987_syntax' not in sys.modules
+    if skip: sys.modules['rfc3987_syntax'] = None
+    try:
+        import plotly.graph_objects as go
+        go.FigureWidget  # noqa: B018 (loads plotly.basewidget)
+    finally:
+        if skip and sys.modules.get('rfc3987_syntax', 0) is None: del sys.modules['rfc3987_syntax']
     from traitlets import Dict
     from plotly.serializers import custom_serializers
     quiet = lambda: Dict(allow_none=True).tag(sync=True, echo_update=False, **custom_serializers)

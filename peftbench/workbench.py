@@ -20,6 +20,7 @@ from .vram_panel import VramPanel
 from .run_panel import RunPanel
 from .compare_panel import ComparePanel
 from .plots import bar_figure, loss_figure
+from .meta import attn_used
 
 # %% auto #0
 __all__ = ['FORMS', 'CodePanel', 'Workbench']
@@ -99,12 +100,14 @@ class Workbench:
     def run(self): return self.state.run
 
     def _warm(self):
-        "Off the main thread: detect the machine (imports torch), then build the live figures (imports plotly)."
+        "Off the main thread: build the live figures (imports plotly: the bar first), then detect the machine (imports torch)."
         try:
+            self.vram.make_figure(); self.runner.make_figure()
             self.state.hw  # noqa: B018 (the property detects the machine)
             self.vram.use_machine()
             self.state.changed('hw')  # panels re-judge their choices on this machine; bound widgets keep their values (and focus)
-            self.vram.make_figure(); self.runner.make_figure()
+            attn_used(self.recipe)  # imports transformers (which attention 'auto' means); the bar used meta's fallback until now
+            self.vram.refresh('attn')
         finally: self.ready.set()
 
     def _changed(self, path):
