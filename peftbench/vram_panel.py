@@ -206,7 +206,7 @@ def _figure_class():
         go.FigureWidget  # noqa: B018 (loads plotly.basewidget)
     finally:
         if skip and sys.modules.get('rfc3987_syntax', 0) is None: del sys.modules['rfc3987_syntax']
-    from traitlets import Dict
+    from traitlets import Dict, observe
     from plotly.serializers import custom_serializers
     quiet = lambda: Dict(allow_none=True).tag(sync=True, echo_update=False, **custom_serializers)
 
@@ -219,6 +219,12 @@ def _figure_class():
                        trace_edit_id=t, layout_edit_id=l, source_view_id=source_view_id)
             with self.hold_sync(): self._last_trace_edit_id, self._last_layout_edit_id, self._py2js_update = t, l, msg
             with self._lock_property(_py2js_update=None): self._py2js_update = None  # forgotten here without a message
+
+        @observe('_js2py_traceDeltas')
+        def _handler_js2py_traceDeltas(self, change):
+            "Take no trace defaults from the browser: plotly's answer to them (props to remove, a reset) was 5 of a step's 11 messages."
+            if change['new'] is not None:
+                with self._lock_property(_js2py_traceDeltas=None): self._js2py_traceDeltas = None  # no message back
 
         def keep(self):
             "Make the synced state the current figure, in place (no message): a browser that connects later draws this."
