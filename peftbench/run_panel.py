@@ -181,7 +181,21 @@ class RunPanel(Panel):
         if ps: return f"{ps[0]}" + (f' (and {len(ps) - 1} more problems)' if len(ps) > 1 else '')
         if why := missing_file(r.data.source): return why
         a = arch_soon(r.model.name, then=lambda _: self._buttons())
-        return a if isinstance(a, str) else ''
+        return a if isinstance(a, str) else self._offline(r)
+
+    @staticmethod
+    def _offline(r) -> str:
+        "When the Hub is off (HF_HUB_OFFLINE): why a Hub model or data set not in the local cache cannot load; else ''."
+        from peftbench.catalog import _offline_env
+        from peftbench.load import model_options
+        from peftbench.files import check_source
+        src = r.data.source
+        try:
+            if _offline_env(): model_options(r)
+            if _offline_env('dataset') and isinstance(src, str) and src != 'pico' and not Path(src).expanduser().exists():
+                check_source(src, r.data.split)
+        except Exception as e: return str(e)
+        return ''
 
     def cannot_resume(self) -> str:
         "Why Resume cannot continue the run in the output folder (read from disk: also after a kernel restart), or ''."
@@ -195,9 +209,9 @@ class RunPanel(Panel):
     def _buttons(self):
         st = self._run.status if self._run is not None else None
         active = st in ('starting', 'running', 'paused')
-        why = 'a run is under way' if active else self.cannot_train()
+        why = 'a run is under way: Stop it to train again' if active else self.cannot_train()
         self.train_b.disabled, self.train_b.tooltip = bool(why), why or 'train the recipe into training.output_dir'
-        self.why.value = '' if active or not why else _red(why)
+        self.why.value = '' if not why else f"<span style='color:#777'>{_esc(why)}</span>" if active else _red(why)
         self.pause_b.disabled, self.stop_b.disabled = st not in ('running',), not active
         if st == 'paused': nope = ''
         elif active: nope = 'a run is under way'
