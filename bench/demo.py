@@ -12,26 +12,31 @@ from pathlib import Path
 
 from peftbench.cli import machine
 
-ap = argparse.ArgumentParser(); ap.add_argument('--runs', type=int, default=2); a = ap.parse_args()
+ap = argparse.ArgumentParser(); ap.add_argument('--runs', type=int, default=2)
+ap.add_argument('--threads', type=int, help='CPU threads for torch (OMP_NUM_THREADS); default: torch chooses (the cores)')
+ap.add_argument('--keep', help='run the demo into this folder (kept, e.g. for PEFTBENCH_DEMO_DIR) instead of a temporary one')
+a = ap.parse_args()
+env = {**os.environ, 'HF_HUB_OFFLINE': '1'} | ({'OMP_NUM_THREADS': str(a.threads)} if a.threads else {})
 exe = str(Path(sys.executable).parent / 'peftbench')
 runs, before = [], [round(x, 2) for x in os.getloadavg()]
 for _ in range(a.runs):
     with tempfile.TemporaryDirectory() as d:
+        run = Path(a.keep) if a.keep else Path(d, 'run')
         t0 = time.time()
-        p = subprocess.run([exe, 'demo', '--out', f'{d}/run'], capture_output=True, text=True, env={**os.environ, 'HF_HUB_OFFLINE': '1'})
+        p = subprocess.run([exe, 'demo', '--out', str(run), '--overwrite'], capture_output=True, text=True, env=env)
         wall = time.time() - t0
         if p.returncode: sys.exit(p.stderr[-2000:])
-        s = json.loads(Path(d, 'run', 'summary.json').read_text())
+        s = json.loads((run / 'summary.json').read_text())
         runs.append(dict(wall_seconds=round(wall, 1), train_seconds=s['train_seconds'], compare_seconds=s['compare_seconds'],
                          first_loss=s['first_loss'], final_loss=s['final_loss'], metric=s['metric'],
-                         load_average_after=[round(x, 2) for x in os.getloadavg()]))
-        print(runs[-1], flush=True)
+                         load_average_after=[round(x, 2) for x in os.getloadavg()], stdout=p.stdout.splitlines()))  # what the user sees
+        print({k: v for k, v in runs[-1].items() if k != 'stdout'}, flush=True)
 walls = [r['wall_seconds'] for r in runs]
 res = dict(benchmark='peftbench demo, end to end in a fresh process', command='peftbench demo --out DIR', runs=runs,
            wall_seconds_median=statistics.median(walls), target_seconds=120, meets_time_target=max(walls) < 120,
            meets_metric_target=all(r['metric']['format']['adapted'] >= 0.9 and r['metric']['format']['base'] <= 0.1 and
                                    r['metric']['exact']['adapted'] >= 0.8 and r['metric']['exact']['base'] <= 0.1 for r in runs),
-           load_average_before=before,
+           load_average_before=before, torch_threads=a.threads or 'default',
            machine=machine(), versions={k: version(k) for k in ('peftbench', 'transformers', 'peft', 'trl', 'datasets', 'tokenizers')},
            date=time.strftime('%Y-%m-%d'))
 out = Path(__file__).parent / 'results' / 'demo.json'
