@@ -28,7 +28,7 @@ ART = (ART if ART.is_absolute() else REPO / ART) / 'browser'
 RESULTS = REPO / 'bench' / 'results' / 'workbench.json'
 S = 1000  # ms
 # s per test (plus ~10 s to start the server): the file stays under ~6 minutes on a quiet 2-core machine
-BUDGET = {'test_lab_harness': 50, 'test_workbench': 300, 'test_lifecycle': 200}
+BUDGET = {'test_lab_harness': 70, 'test_workbench': 330, 'test_lifecycle': 200}
 # the issue's targets for one rank step and a drag; the times are recorded, bounded only generously (1 s / 2 s are for a quiet machine)
 MAX_FRAMES, MAX_BYTES, MAX_LONG_MS = 8, 15_000, 100
 MAX_VISIBLE_S, MAX_BAR_S = 60, 120
@@ -137,7 +137,7 @@ LOSS_POINTS = "() => { const gd = document.querySelector('.peftbench-workbench .
 def test_workbench(page, lab):
     "Issue 6's four steps (rank -> VRAM text, Train -> loss, Stop -> checkpoint, Compare -> text) and issue 16's evidence."
     t0, soft = time.time(), []  # soft: failed checks that let the later steps still run (and measure); asserted at the end
-    tm = P.open_timed(page, lab, 'workbench.ipynb', timeout_ms=T(120 * S))
+    tm = P.open_timed(page, lab, 'workbench.ipynb', timeout_ms=T(120 * S), bar_ms=75 * S)  # a bar not drawn in 75 s fails below
     FIG['timings'] = tm
     print(f'\nworkbench visible {tm["visible_s"]} s, bar drawn {tm["bar_s"]} s after its cell started')
     if tm['visible_s'] > MAX_VISIBLE_S: soft.append(f'the Workbench became visible after {tm["visible_s"]} s (> {MAX_VISIBLE_S} s)')

@@ -315,7 +315,7 @@ WATCH = f"""() => {{ const t0 = performance.now(); window.__pbT = {{}};
   tick(); }}"""
 
 
-def open_timed(page, lab, name: str, timeout_ms: float = 150_000) -> dict:
+def open_timed(page, lab, name: str, timeout_ms: float = 150_000, bar_ms: float = 120_000) -> dict:
     "Run notebook `name`'s cells but the last, then the last (the Workbench), timed: seconds to visible and to the bar (None: never)."
     page.goto(lab.notebook_url(name), wait_until='domcontentloaded', timeout=timeout_ms)
     page.wait_for_function(L.KERNEL_IDLE, arg=name, timeout=timeout_ms, polling=250)
@@ -337,14 +337,14 @@ def open_timed(page, lab, name: str, timeout_ms: float = 150_000) -> dict:
     for _ in range(3):  # the command can be lost while the lab settles: run the cell again if it never started
         try: page.wait_for_function(f"name => ({prompt})(name) !== '[ ]:'", arg=name, timeout=10_000, polling=100); break
         except Exception: page.evaluate(run, name)
-    try: page.wait_for_function("() => window.__pbT.visible && window.__pbT.bar", timeout=timeout_ms, polling=100)
+    try: page.wait_for_function("() => window.__pbT.visible && window.__pbT.bar", timeout=min(timeout_ms, bar_ms), polling=100)
     except Exception as e:
         vram = page.evaluate(f"""() => {{ const v = document.querySelector('{WB} .peftbench-vram-total');
             const gd = document.querySelector('{WB} .peftbench-vram-plot .js-plotly-plot');
             return {{text: v ? v.innerText.slice(0, 300) : null, figure: !!gd, traces: gd && gd.data ? gd.data.length : null,
                     loss_plot: !!document.querySelector('{WB} .peftbench-loss .js-plotly-plot')}}; }}""")
         tm = page.evaluate('() => window.__pbT')
-        why = (f"the Workbench was not shown with its bar within {timeout_ms / 1000:.0f} s: {tm}, last cell {page.evaluate(prompt, name)!r},"
+        why = (f"the Workbench was not shown with its bar within {min(timeout_ms, bar_ms) / 1000:.0f} s: {tm}, last cell {page.evaluate(prompt, name)!r},"
                f" memory panel {vram}; {L.error_outputs(page)}")
         if not tm.get('visible'): raise AssertionError(why) from e
         return {'cells_above_s': round(above, 2), 'visible_s': round(tm['visible'], 2), 'bar_s': None, 'bar_error': why,
