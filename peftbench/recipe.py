@@ -455,8 +455,7 @@ def peft_config(self: Recipe, total_steps: int | None = None):
 @patch
 def sft_config(self: Recipe, hw: Hardware | None = None, **overrides):
     "TRL's `SFTConfig` (a `transformers.TrainingArguments`) for the training settings."
-    from trl import SFTConfig
-    return SFTConfig(**{**translate.sft_args(self.to_dict(), **_hw(hw)), **overrides})  # overrides may set bf16 (the argument)
+    return translate.sft_config_of({**translate.sft_args(self.to_dict(), **_hw(hw)), **overrides})  # overrides may set bf16
 
 # %% ../nbs/00c_recipe.ipynb #h6ad0c02
 def padding_share(lengths, batch: int, seed: int = 0) -> float:

@@ -7,10 +7,10 @@ Docs: https://peftbench.github.io/peftbench/translate.html.md"""
 # %% auto #0
 __all__ = ['METHODS', 'TEMPLATES', 'BUILDERS', 'SHAPE_COLUMNS', 'OPTIONAL', 'ROLES', 'ALIASES', 'CHAT_TEMPLATES', 'Method',
            'where', 'sharded', 'device', 'resolved_dtype', 'resolved_precision', 'resolved_compute_dtype',
-           'resolved_targets', 'bnb_config', 'peft_args', 'peft_config', 'sft_args', 'sft_config', 'DataError',
-           'row_problem', 'render', 'resolve_template', 'chat', 'examples', 'load_data', 'tokenizer', 'model_kwargs',
-           'prepare_model', 'add_adapter', 'load_model', 'optimizers', 'callbacks', 'fingerprint', 'trained_state',
-           'main']
+           'resolved_targets', 'bnb_config', 'peft_args', 'peft_config', 'sft_args', 'sft_config', 'sft_config_of',
+           'DataError', 'row_problem', 'render', 'resolve_template', 'chat', 'examples', 'load_data', 'tokenizer',
+           'model_kwargs', 'prepare_model', 'add_adapter', 'load_model', 'optimizers', 'callbacks', 'fingerprint',
+           'trained_state', 'main']
 
 # %% ../nbs/00a_translate.ipynb #a0b74d2c
 import hashlib, importlib, json, os  # no `from __future__ import annotations`: the exported script is run without a module entry
@@ -176,8 +176,14 @@ def sft_args(r, cuda=None, bf16=None) -> dict:
 
 def sft_config(r, cuda=None, bf16=None, **overrides):
     "TRL's `SFTConfig` (a `transformers.TrainingArguments`) for the training settings; `overrides` (any but `bf16`, see `sft_args`) win."
+    return sft_config_of({**sft_args(r, cuda, bf16), **overrides})
+
+def sft_config_of(kw: dict):
+    "TRL's `SFTConfig` from `sft_args`' arguments, under the names the installed transformers uses."
     from trl import SFTConfig
-    return SFTConfig(**{**sft_args(r, cuda, bf16), **overrides})
+    if 'activation_checkpointing' in SFTConfig.__dataclass_fields__:  # transformers 5.2x's name; the old one warns
+        kw = {k.replace('gradient_checkpointing', 'activation_checkpointing'): v for k, v in kw.items()}
+    return SFTConfig(**kw)
 
 # %% ../nbs/00a_translate.ipynb #c604c34e
 class DataError(ValueError):
