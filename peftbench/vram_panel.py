@@ -213,6 +213,14 @@ def _figure_class():
     class Fig(go.FigureWidget):
         _js2py_traceDeltas, _js2py_layoutDelta, _js2py_restyle, _js2py_relayout, _js2py_update = (quiet() for _ in range(5))
 
+        def __init__(self, *args, **kw):
+            self._later = True  # plotly opens the comm before it sets the data: a browser could draw an empty figure
+            super().__init__(*args, **kw)
+            self._later = False; self.open()  # the first message holds the traces and the layout
+
+        def open(self):
+            if not getattr(self, '_later', False): super().open()
+
         def _send_update_msg(self, restyle_data, relayout_data, trace_indexes=None, source_view_id=None):
             t, l = self._last_trace_edit_id + 1, self._last_layout_edit_id + 1
             msg = dict(style_data=restyle_data, layout_data=relayout_data, style_traces=self._normalize_trace_indexes(trace_indexes),
