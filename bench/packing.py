@@ -179,7 +179,7 @@ def pack_cost(n):
 
 
 res = {k: [] for k in VARIANTS}
-plain('padded', -1, steps=2)  # warm-up: imports, allocator, kernels
+if VARIANTS: plain('padded', -1, steps=2)  # warm-up: imports, allocator, kernels
 for i in range(a.rounds):
     for name in (list(VARIANTS) if i % 2 == 0 else list(VARIANTS)[::-1]):
         res[name].append(VARIANTS[name](i))
