@@ -58,7 +58,6 @@ def _drain(kc, timeout):
 
 def per_change(steps=30) -> dict:
     "Main-thread time, redraw time and widget messages for one rank-slider step, on a recipe that fits and one that does not."
-    import ipywidgets as W
     from peftbench.recipe import Hardware
     from peftbench.workbench import Workbench
     from peftbench.ui import settle
@@ -68,14 +67,8 @@ def per_change(steps=30) -> dict:
         wb.state.set('model.name', model); settle()
         main, sizes = [], []
         for i in range(steps):
-            log, send, open_ = [], W.Widget._send, W.Widget.open
-            W.Widget._send = lambda self, msg, buffers=None: (log.append(len(json.dumps(msg, default=str))), send(self, msg, buffers))[1]
-            W.Widget.open = lambda self: (log.append(len(json.dumps(self.get_state(), default=str))), open_(self))[1]
-            try:
-                t = time.perf_counter(); sl.set_state({'value': 8 + i % 2 * 8}); main.append(time.perf_counter() - t)
-                settle()
-            finally: W.Widget._send, W.Widget.open = send, open_
-            sizes.append((len(log), sum(log)))
+            n, size, dt = _traffic(lambda: sl.set_state({'value': 8 + i % 2 * 8}), settle)  # noqa: B023 (called at once)
+            main.append(dt); sizes.append((n, size))
         redraw = []
         for i in range(steps):
             wb.state.set('adapter.r', 4 + i); t = time.perf_counter(); wb.vram._t.flush(); redraw.append(time.perf_counter() - t)
@@ -83,6 +76,19 @@ def per_change(steps=30) -> dict:
         out[model] = dict(main_thread_ms=ms(main), redraw_ms=ms(redraw), messages=max(n for n, _ in sizes), bytes=max(b for _, b in sizes))
         print(model, out[model])
     return out
+
+
+def _traffic(fn, settle) -> tuple[int, int, float]:
+    "(messages, bytes) the widgets send while `fn()` runs and the throttled updates finish, and `fn`'s own seconds."
+    import ipywidgets as W
+    log, send, open_ = [], W.Widget._send, W.Widget.open
+    W.Widget._send = lambda self, msg, buffers=None: (log.append(len(json.dumps(msg, default=str))), send(self, msg, buffers))[1]
+    W.Widget.open = lambda self: (log.append(len(json.dumps(self.get_state(), default=str))), open_(self))[1]
+    try:
+        t = time.perf_counter(); fn(); dt = time.perf_counter() - t
+        settle()
+    finally: W.Widget._send, W.Widget.open = send, open_
+    return len(log), sum(log), dt
 
 
 def main():
