@@ -254,7 +254,8 @@ class RunPanel(Panel):
             st['status'], f"a {st['status']} run (step {st['trained']})")
         new = free_folder(out)
         self.asks.value = (f"<b>{_esc(out)}</b> already holds {what}. Train into a new folder, <code>{_esc(new)}</code>, "
-                           f"or overwrite it (its log, checkpoints and weights are deleted)?")
+                           f"or overwrite it (its log, checkpoints and weights are deleted)?"
+                           + ('' if self.cannot_resume() else ' Or Resume to continue it.'))
         self.new_b.tooltip, self.over_b.tooltip = f'train into {new}', str(no)
         self.ask.layout.display = ''
         return None
