@@ -226,7 +226,7 @@ def step_new_view(page, lab) -> list[str]:
         FIG['new_view_bar_s'] = round(time.time() - t, 2)
         p2.wait_for_timeout(1500)  # a stale figure would show first, then nothing corrects it
         bad = step_bar(p2, 'bar_new_view')
-        first, again = FIG['bar'], FIG['bar_new_view']
+        first, again = P.bar(page), FIG['bar_new_view']  # the first view now (the rank moved since FIG['bar'])
         if first.get('sum_bytes') and again.get('sum_bytes') and first['sum_bytes'] != again['sum_bytes']:
             bad.append(f"the second view says {again['sum_bytes']} bytes, the first {first['sum_bytes']}")
         if first.get('drawn_bytes') and abs((again.get('drawn_bytes') or 0) / first['drawn_bytes'] - 1) > 0.01:
@@ -363,7 +363,7 @@ def step_ask(page, wb, runs: Path) -> list[str]:
     new.click()
     expect(ask).to_be_hidden(timeout=T(20 * S))
     expect(status).to_contain_text('finished', timeout=T(150 * S))
-    made = sorted(p.name for p in runs.iterdir() if p.name != 'short' and (p / 'log.jsonl').is_file())
+    made = sorted(p.name for p in runs.iterdir() if p.name.startswith('short-') and (p / 'log.jsonl').is_file())
     FIG['ask'] = {'sentence': sentence, 'new_folders': made}
     print(f'New folder: trained into {made}; status {status.inner_text()!r}')
     if not made: bad.append(f'"New folder" trained into no new folder under {runs}')

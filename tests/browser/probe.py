@@ -172,27 +172,38 @@ def _slug(s): return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
 
 # ---- kernel messages ------------------------------------------------------------------------------------------------
 
-def _decode(payload) -> tuple[str, str]:
-    "(channel, msg_type) of a kernel websocket frame: JSON text, or the v1 binary protocol (offsets, channel, header, ...)."
+def _decode(payload, content: bool = False) -> tuple:
+    "(channel, msg_type[, content]) of a kernel websocket frame: JSON text, or the v1 binary protocol (offsets, channel, header, ...)."
     try:
         if isinstance(payload, str):
-            m = json.loads(payload); return m.get('channel', ''), m.get('header', {}).get('msg_type', '')
+            m = json.loads(payload)
+            return (m.get('channel', ''), m.get('header', {}).get('msg_type', '')) + ((m.get('content'),) if content else ())
         b = bytes(payload)
         n = int.from_bytes(b[:8], 'little')
         off = [int.from_bytes(b[8 + 8 * i:16 + 8 * i], 'little') for i in range(n)]
-        return b[off[0]:off[1]].decode(), json.loads(b[off[1]:off[2]]).get('msg_type', '')
-    except Exception: return '?', '?'
+        head = (b[off[0]:off[1]].decode(), json.loads(b[off[1]:off[2]]).get('msg_type', ''))
+        return head + ((json.loads(b[off[4]:off[5]]),) if content else ())
+    except Exception: return ('?', '?') + ((None,) if content else ())
+
+
+def _what(payload) -> str:
+    "What a frame the page sends is: its msg_type, and for a widget update the names it sets (e.g. comm_msg:value)."
+    _, t, c = _decode(payload, content=True)
+    d = (c or {}).get('data') or {}
+    keys = sorted((d.get('state') or {}).keys()) if isinstance(d, dict) else []
+    return f"{t}:{','.join(keys)}" if keys else (f"{t}:{d.get('method')}" if isinstance(d, dict) and d.get('method') else t)
 
 
 class Frames:
     "Frames the kernel's websocket delivers to the page (time, bytes, channel, msg_type)."
     def __init__(self, page):
-        self.frames = []
+        self.frames, self.sent = [], []
         page.on('websocket', self._ws)
 
     def _ws(self, ws):
         if '/api/kernels/' not in ws.url: return
         ws.on('framereceived', lambda p: self.frames.append((time.time(), len(p), *_decode(p))))
+        ws.on('framesent', lambda p: self.sent.append((time.time(), len(p), _what(p))))
 
     def quiet(self, page, s: float = 1.5, timeout: float = 30, since: float | None = None) -> bool:
         "Wait until no frame arrived for `s` seconds (True) or `timeout` passed (False); with `since`, first for a frame after it."
@@ -209,7 +220,11 @@ class Frames:
         fs = [f for f in self.frames if f[0] >= t0]
         kinds = {}
         for f in fs: kinds[f[3]] = kinds.get(f[3], 0) + 1
-        return {'frames': len(fs), 'bytes': sum(f[1] for f in fs), 'comm_msg': kinds.get('comm_msg', 0), 'by_type': kinds}
+        sent = {}
+        for f in self.sent:
+            if f[0] >= t0: sent[f[2]] = sent.get(f[2], 0) + 1
+        return {'frames': len(fs), 'bytes': sum(f[1] for f in fs), 'comm_msg': kinds.get('comm_msg', 0), 'by_type': kinds,
+                'page_sent': sent}
 
 
 def rank_handle(page):
