@@ -13,7 +13,7 @@ from .runlog import of, read_log, trained
 
 # %% auto #0
 __all__ = ['MAX_POINTS', 'COLORS', 'thin', 'smooth', 'series', 'sci', 'lr_axis', 'loss_layout', 'loss_traces', 'loss_figure',
-           'loss_svg', 'length_svg', 'bar_figure', 'fill_bar']
+           'loss_svg', 'length_svg', 'bar_figure', 'fill_bar', 'bar_svg']
 
 # %% ../nbs/03b_plots.ipynb #a1c0e001
 MAX_POINTS = 2000
@@ -182,3 +182,45 @@ def fill_bar(fig, e, measured: dict | None = None):
         top = max([sum(terms.values()), cap or 0, measured['bytes'] if measured else 0]) / GiB
         fig.layout.xaxis.range = [0, top * 1.08 or 1]  # the capacity line always in view
     return fig
+
+# %% ../nbs/03b_plots.ipynb #44274840
+def bar_svg(e, measured: dict | None = None, width: int = 440) -> str:
+    "The estimate's terms stacked in one bar as plain SVG, the GPU's capacity as a dashed line, a key; a `measured` peak below."
+    terms = {k: v for k, v in (e.terms if e is not None else {}).items() if v > 0}
+    m = (measured or {}).get('bytes') or 0
+    cap = e.capacity if e is not None else None
+    top = max([sum(terms.values()), cap or 0, m]) * 1.08 or GiB  # the capacity line always in view
+    L, R, H, gap, y0 = 64, 12, 22, 6, 16
+    per = top / (width - L - R)  # bytes per SVG unit
+    rows = ['estimate'] + (['measured'] if m else [])
+    base = y0 + len(rows) * (H + gap)
+    x = lambda b: L + b / per
+    out = [f'<svg class="peftbench-bar" data-bytes-per-unit="{per:.6g}" xmlns="http://www.w3.org/2000/svg" '
+           f'viewBox="0 0 {width} {base + 14}" width="100%" style="max-width:{width * 1.5:.0f}px;font:11px sans-serif">']
+    def seg(row, name, b, at, y, color):
+        return (f'<rect data-row="{row}" data-bytes="{int(b)}" data-term="{name}" x="{x(at):.3f}" y="{y}" width="{b / per:.3f}" '
+                f'height="{H}" fill="{color}"><title>{name}: {fmt_bytes(b)}</title></rect>')
+    for i, row in enumerate(rows):
+        y = y0 + i * (H + gap)
+        out.append(f'<text x="{L - 6}" y="{y + H / 2 + 4}" text-anchor="end" fill="#555">{row}</text>')
+        if row == 'measured': out.append(seg(row, 'measured', m, 0, y, '#333')); continue
+        at = 0
+        for k, b in terms.items(): out.append(seg(row, k, b, at, y, COLORS.get(k, '#999'))); at += b
+    out += [f'<line x1="{x(t * GiB):.2f}" y1="{base - gap + 1}" x2="{x(t * GiB):.2f}" y2="{base - 2}" stroke="#999"/>'
+            f'<text x="{x(t * GiB):.2f}" y="{base + 10}" text-anchor="middle" fill="#777">{t:g} GiB</text>' for t in _ticks(top / GiB)]
+    if cap:
+        end = 'end' if x(cap) > width / 2 else 'start'
+        out.append(f'<line x1="{x(cap):.2f}" y1="3" x2="{x(cap):.2f}" y2="{base - gap}" stroke="#c62828" stroke-dasharray="4 3"/>'
+                   f'<text x="{x(cap):.2f}" y="11" text-anchor="{end}" fill="#c62828">{html.escape(e.gpu.name)} {fmt_bytes(cap)}</text>')
+    key = ''.join(f'<span class="peftbench-bar-key" data-term="{k}" style="white-space:nowrap;margin-right:10px">'
+                  f'<span style="display:inline-block;width:9px;height:9px;margin-right:3px;background:{COLORS.get(k, "#999")}"></span>'
+                  f'{k} {fmt_bytes(b)}</span> ' for k, b in terms.items())
+    return ''.join(out) + '</svg>' + f'<div style="font-size:11px;color:#555;line-height:16px;max-width:{width * 1.5:.0f}px">{key}</div>'
+
+def _ticks(top: float, n: int = 5) -> list:
+    "About `n` round values from 0 to `top`."
+    raw = top / n
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    step = next(s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw)
+    return [round(i * step, 6) for i in range(int(top / step + 1e-9) + 1)]
+

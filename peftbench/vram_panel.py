@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy, sys, threading
 import ipywidgets as W
 from .ui import Panel, Throttle, _esc, _set, arch_soon, gpu_for
-from .catalog import GPUS, GPU, GiB, find_gpu
+from .catalog import GPUS, GPU, find_gpu
 from .memory import suggestions, fit, fmt_bytes, changes
 from .runlog import last
-from .plots import COLORS as COLORS, bar_figure as bar_figure
+from .plots import COLORS as COLORS, bar_svg
 
 
 # %% auto #0
@@ -33,13 +33,12 @@ class VramPanel(Panel):
     def build(self):
         self._t = Throttle(self._render, hz=8)
         self.drawn = threading.Event()  # set once the figure shows an estimate (start-up benchmark)
-        self._lock = threading.Lock()
         opts = [(f'{g.name} · {fmt_bytes(g.memory_bytes)}', n) for n, g in GPUS.items() if g.cuda]
         g = self._gpu().name
         self.gpu = W.Dropdown(options=opts, value=g if g in GPUS else 'T4', layout=W.Layout(width=_wide(opts)))
         self.gpu.observe(self._pick, 'value')
         self.total = W.HTML(); self.total.add_class('peftbench-vram-total')  # the figures, the verdict and the largest batch: one message
-        self.plot = W.Box(layout=W.Layout(width='100%', min_height='190px'))
+        self.plot = W.HTML(layout=W.Layout(width='100%', min_height='96px'))  # the bar, as SVG
         self.plot.add_class('peftbench-vram-plot')
         size = dict(width='auto', min_width='64px', height='24px', margin='2px 8px 2px 0', display='none')
         self._buttons = [W.Button(description='apply', layout=W.Layout(**size)) for _ in range(3)]  # a fixed pool, not new widgets
@@ -48,7 +47,7 @@ class VramPanel(Panel):
         self.advice = W.VBox([W.HTML('<i>what would make it fit:</i>'), W.HBox([W.VBox(self._buttons), self._fixtext])],
                              layout=W.Layout(display='none'))
         self.measured = W.HTML()
-        self.fig, self.estimate, self._measured, self._advice, self._fixes = None, None, None, [], []
+        self.estimate, self._measured, self._advice, self._fixes = None, None, [], []
         head = W.HBox([W.HTML('<b>GPU memory</b>', layout=W.Layout(width='110px', min_width='110px')), self.gpu])
         return [head, self.total, self.plot, self.advice, self.measured]
 
@@ -71,13 +70,9 @@ class VramPanel(Panel):
         self.state.changed('gpu')
 
     def make_figure(self):
-        "Create the live figure (imports plotly: the Workbench calls it off the main thread); one trace per estimate term."
-        with self._lock:
-            if self.fig is None:
-                self.fig = fig = _figure_class()(data=[_bar(k, 0) for k in [*COLORS, 'measured']], layout=bar_figure(None).layout)
-                self.plot.children = (fig,)
-        self._t.request()  # fill it with the current estimate
-        return self.fig
+        "Draw the bar now (the Workbench calls it once it is shown); the plot widget."
+        self._t.flush()
+        return self.plot
 
     def refresh(self, path):
         if path.startswith('run'): self._read_run()
@@ -114,26 +109,9 @@ class VramPanel(Panel):
         self._draw(e)
 
     def _draw(self, e):
-        "The bar: every trace's length, visibility and hover text, the capacity line and the axis, in one update message."
-        fig = self.fig
-        if fig is None: return
-        with self._lock:
-            terms, m = (e.terms if e is not None else {}), self._measured
-            for k in terms:
-                if k not in {t.name for t in fig.data}: fig.add_trace(_bar(k, 0))  # a term this figure has not seen (once)
-            with fig.batch_update():
-                for t in fig.data:
-                    b = (m or {}).get('bytes', 0) if t.name == 'measured' else terms.get(t.name, 0)
-                    t.x, t.visible, t.hovertemplate = [b / GiB], b > 0, f'{t.name}: {fmt_bytes(b)}<extra></extra>'
-                cap = e.capacity if e is not None else None
-                fig.layout.shapes = [dict(type='line', x0=cap / GiB, x1=cap / GiB, y0=-0.5, y1=1.5 if m else 0.5,
-                                          line=dict(color='#c62828', dash='dash'))] if cap else []
-                fig.layout.annotations = [dict(x=cap / GiB, y=-0.5, text=f'{e.gpu.name} {fmt_bytes(cap)}', showarrow=False, yshift=12,
-                                               font=dict(size=11, color='#c62828'))] if cap else []
-                top = max([_drawn(e) if e is not None else 0, cap or 0, (m or {}).get('bytes', 0)]) / GiB
-                fig.layout.xaxis.range = [0, top * 1.08 or 1]  # the capacity line always in view
-            fig.keep()
-            if e is not None: self.drawn.set()
+        "The bar for estimate `e` (None: an empty bar), and the measured peak under it: one message."
+        _set(self.plot, value=bar_svg(e, self._measured))
+        if e is not None: self.drawn.set()
 
     def _largest(self, r, e) -> str:
         "The largest batch size that fits, next to the verdict."
@@ -186,58 +164,4 @@ def _sum(n: int) -> str:
 def _wide(opts) -> str:
     "A dropdown width that shows its longest label."
     return f'{min(360, 40 + 7 * max(len(l) for l, _ in opts))}px'
-
-def _bar(name, b) -> dict:
-    return dict(type='bar', orientation='h', name=name, x=[b / GiB], y=['measured' if name == 'measured' else 'estimate'],
-                marker_color=COLORS.get(name, '#333' if name == 'measured' else '#999'), visible=b > 0,
-                hovertemplate=f'{name}: {fmt_bytes(b)}<extra></extra>')
-
-_FIG = []
-
-def _figure_class():
-    "A plotly FigureWidget that sends one message per update, echoes nothing back, and gives a new view the current figure."
-    if _FIG: return _FIG[0]
-    # plotly's widget imports nbformat -> jsonschema, whose optional IRI checker builds a grammar at import
-    # (rfc3987_syntax: 1-5 s, most of the bar's start-up); jsonschema goes without that one format check here
-    skip = 'jsonschema' not in sys.modules and 'rfc3987_syntax' not in sys.modules
-    if skip: sys.modules['rfc3987_syntax'] = None
-    try:
-        import plotly.graph_objects as go
-        go.FigureWidget  # noqa: B018 (loads plotly.basewidget)
-    finally:
-        if skip and sys.modules.get('rfc3987_syntax', 0) is None: del sys.modules['rfc3987_syntax']
-    from traitlets import Dict, observe
-    from plotly.serializers import custom_serializers
-    quiet = lambda: Dict(allow_none=True).tag(sync=True, echo_update=False, **custom_serializers)
-
-    class Fig(go.FigureWidget):
-        _js2py_traceDeltas, _js2py_layoutDelta, _js2py_restyle, _js2py_relayout, _js2py_update = (quiet() for _ in range(5))
-
-        def __init__(self, *args, **kw):
-            self._later = True  # plotly opens the comm before it sets the data: a browser could draw an empty figure
-            super().__init__(*args, **kw)
-            self._later = False; self.open()  # the first message holds the traces and the layout
-
-        def open(self):
-            if not getattr(self, '_later', False): super().open()
-
-        def _send_update_msg(self, restyle_data, relayout_data, trace_indexes=None, source_view_id=None):
-            t, l = self._last_trace_edit_id + 1, self._last_layout_edit_id + 1
-            msg = dict(style_data=restyle_data, layout_data=relayout_data, style_traces=self._normalize_trace_indexes(trace_indexes),
-                       trace_edit_id=t, layout_edit_id=l, source_view_id=source_view_id)
-            with self.hold_sync(): self._last_trace_edit_id, self._last_layout_edit_id, self._py2js_update = t, l, msg
-            with self._lock_property(_py2js_update=None): self._py2js_update = None  # forgotten here without a message
-
-        @observe('_js2py_traceDeltas')
-        def _handler_js2py_traceDeltas(self, change):
-            "Take no trace defaults from the browser: plotly's answer to them (props to remove, a reset) was 5 of a step's 11 messages."
-            if change['new'] is not None:
-                with self._lock_property(_js2py_traceDeltas=None): self._js2py_traceDeltas = None  # no message back
-
-        def keep(self):
-            "Make the synced state the current figure, in place (no message): a browser that connects later draws this."
-            self._widget_data[:] = copy.deepcopy(self._data)
-            self._widget_layout.clear(); self._widget_layout.update(copy.deepcopy(self._layout))
-    _FIG.append(Fig)
-    return Fig
 

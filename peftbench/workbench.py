@@ -83,7 +83,7 @@ class Workbench:
         self.vram, self.runner, self.compare, self.code = VramPanel(s), RunPanel(s), ComparePanel(s), CodePanel(s)
         tabs = W.Tab(children=[p.box for p in self.forms.values()], titles=list(self.forms),
                      layout=W.Layout(flex='1 1 auto', min_width='520px'))
-        self.vram.box.layout = W.Layout(flex='0 0 470px', width='470px', padding='4px 0 0 12px')  # the bar figure is 440 px wide
+        self.vram.box.layout = W.Layout(flex='0 0 470px', width='470px', padding='4px 0 0 12px')  # the bar is drawn 440 units wide
         self.header, self.problems = W.HTML(), W.HTML()
         more = W.Accordion(children=[self.compare.box, self.code.box], titles=['Compare', 'Code and recipe'], selected_index=0)
         self.box = W.VBox([self.header, W.HBox([tabs, self.vram.box], layout=W.Layout(width='100%')), self.problems,
@@ -100,7 +100,7 @@ class Workbench:
     def run(self): return self.state.run
 
     def _warm(self):
-        "Off the main thread: build the live figures (imports plotly: the bar first), then detect the machine (imports torch)."
+        "Off the main thread: draw the bar, build the loss plot (imports plotly), then detect the machine (imports torch)."
         try:
             self.vram.make_figure(); self.runner.make_figure()
             self.state.hw  # noqa: B018 (the property detects the machine)
@@ -128,7 +128,7 @@ class Workbench:
     def figures(self) -> dict:
         "Plain plotly figures of the estimate and of the run's losses, for exported docs and front ends without widgets."
         out = {'memory': bar_figure(self.vram.estimate, self.vram._measured)} if self.vram.estimate is not None else {}
-        return out | {'loss': loss_figure(self.runner.run.events if self.runner.run is not None else self.runner.events)}
+        return out | {'loss': loss_figure(self.runner.shown)}  # the whole curve, from step 1 after a resume
 
     def _repr_mimebundle_(self, **kw): return self.box._repr_mimebundle_(**kw)
 

@@ -164,13 +164,13 @@ def test_workbench(page, lab):
 
 
 def step_bar(page, key) -> list[str]:
-    "The memory bar: one figure; its traces summed along the bar axis (times the unit) = .peftbench-vram-sum[data-bytes]; each term once."
+    "The memory bar: one bar; its segments' drawn widths (times the bytes per SVG unit) = .peftbench-vram-sum[data-bytes]; each term once."
     b = P.bar(page)
     FIG[key] = {k: b.get(k) for k in ('plots', 'sum_bytes', 'drawn_bytes', 'off', 'names', 'repeated', 'legend', 'sum_text')}
-    print(f"bar: {b.get('plots')} figure(s), drawn {b.get('drawn_bytes', 0) / 2**30:.3f} GiB, text {b.get('sum_text')!r}"
+    print(f"bar: {b.get('plots')} bar(s), drawn {b.get('drawn_bytes', 0) / 2**30:.3f} GiB, text {b.get('sum_text')!r}"
           f" data-bytes {b.get('sum_bytes')}, terms {b.get('names')}")
     bad = []
-    if b['plots'] != 1: bad.append(f"{key}: .peftbench-vram-plot holds {b['plots']} plotly figures, not one")
+    if b['plots'] != 1: bad.append(f"{key}: .peftbench-vram-plot holds {b['plots']} bars, not one")
     if b.get('error'): bad.append(f"{key}: {b['error']}")
     if not b.get('sum_bytes'): bad.append(f"{key}: no <span class='peftbench-vram-sum' data-bytes=N> in .peftbench-vram-total")
     elif abs(b['off']) > 0.01:

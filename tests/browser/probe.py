@@ -11,7 +11,7 @@ every accordion on it), and prints JSON:
               a select whose chosen text is wider than its box, a span clipped by its box) or a short label that wraps
   rank_step   frames and bytes the kernel sent for one rank-slider step (until 1.5 s of quiet), by message type
   drag        long tasks (> 50 ms, as the browser reports them) while pressing ArrowRight 10 times on the rank slider
-  bar         the memory bar's drawn total against .peftbench-vram-sum[data-bytes], and its trace names
+  bar         the memory bar's drawn total (SVG segment widths x bytes per unit) against .peftbench-vram-sum[data-bytes], and its terms
 Screenshots of every tab go to DIR (default ci-artifacts/browser/probe). tests/test_browser.py uses these functions.
 """
 from __future__ import annotations
@@ -270,52 +270,39 @@ def drag(page, frames: Frames, steps: int = 10, delay_ms: int = 100) -> dict:
 
 # ---- the memory bar -------------------------------------------------------------------------------------------------
 
-UNITS = {'B': 1, 'KB': 1e3, 'MB': 1e6, 'GB': 1e9, 'TB': 1e12, 'KiB': 2**10, 'MiB': 2**20, 'GiB': 2**30, 'TiB': 2**40}
-
 BAR = f"""() => {{
-  const plots = [...document.querySelectorAll('{WB} .peftbench-vram-plot .js-plotly-plot')];
-  const gd = plots[0], sum = document.querySelector('{WB} .peftbench-vram-total .peftbench-vram-sum');
-  const out = {{plots: plots.length, sum_bytes: sum ? Number(sum.dataset.bytes) : null, sum_text: sum ? sum.innerText : null,
-               legend: [...document.querySelectorAll('{WB} .peftbench-vram-plot .legendtext')].map(e => e.textContent)}};
-  if (!gd || !gd.data) return out;
-  const L = gd.layout || {{}};
-  out.traces = gd.data.map(t => ({{name: t.name, orientation: t.orientation || 'v', x: t.x ? [...t.x] : null, y: t.y ? [...t.y] : null,
-                                   visible: t.visible, meta: t.meta || null}}));
-  const ax = a => a ? {{ticksuffix: a.ticksuffix || '', title: (a.title && (a.title.text || a.title)) || ''}} : {{}};
-  out.xaxis = ax(L.xaxis); out.yaxis = ax(L.yaxis);
-  out.drawn = gd.querySelectorAll('.barlayer .point path').length;
+  const bars = [...document.querySelectorAll('{WB} .peftbench-vram-plot svg.peftbench-bar')];
+  const svg = bars[0], sum = document.querySelector('{WB} .peftbench-vram-total .peftbench-vram-sum');
+  const out = {{plots: bars.length, sum_bytes: sum ? Number(sum.dataset.bytes) : null, sum_text: sum ? sum.innerText : null,
+               legend: [...document.querySelectorAll('{WB} .peftbench-vram-plot .peftbench-bar-key')].map(e => e.dataset.term)}};
+  if (!svg) return out;
+  out.scale = Number(svg.dataset.bytesPerUnit);
+  out.traces = [...svg.querySelectorAll('rect[data-term]')].map(r => ({{name: r.dataset.term, row: r.dataset.row,
+      width: r.width.baseVal.value, bytes: Number(r.dataset.bytes), shown: r.getBoundingClientRect().width}}));
+  out.drawn = out.traces.length;
   return out; }}"""
 
 
-def _unit(axis: dict) -> float | None:
-    for s in (axis.get('ticksuffix', ''), str(axis.get('title', ''))):
-        m = re.search(r'\b([KMGT]i?B|B)\b', s)
-        if m: return UNITS[m.group(1)]
-    return None
-
-
 def bar(page) -> dict:
-    "The memory bar as drawn: its estimate row's total in bytes (traces summed along the bar axis, times the unit) and names."
+    "The memory bar as drawn: its estimate row's total in bytes (the segments' widths times the bytes per SVG unit) and names."
     b = page.evaluate(BAR)
     total, names = 0.0, []
     for t in b.get('traces') or []:
-        if t['visible'] is False or (t['name'] or '').lower().startswith('measured'): continue
-        h = t['orientation'] == 'h'
-        vals, unit = (t['x'], _unit(b['xaxis'])) if h else (t['y'], _unit(b['yaxis']))
-        unit = (t.get('meta') or {}).get('unit_bytes') if isinstance(t.get('meta'), dict) and t['meta'].get('unit_bytes') else unit
-        if unit is None: b['error'] = f'no unit on the bar axis ({b["xaxis"] if h else b["yaxis"]})'; unit = 1
-        total += sum(v for v in vals or [] if isinstance(v, (int, float))) * unit
+        if t['row'] != 'estimate': continue
+        total += t['width'] * (b.get('scale') or 0)
         names.append(t['name'])
+    if b.get('traces') and not b.get('scale'): b['error'] = 'the bar has no data-bytes-per-unit scale'
     b['drawn_bytes'], b['names'] = total, names
     b['repeated'] = sorted({n for n in names if names.count(n) > 1})
     if b.get('sum_bytes'): b['off'] = total / b['sum_bytes'] - 1
     return b
 
 
+DRAWN = f"() => {{ const s = document.querySelector('{WB} .peftbench-vram-plot svg.peftbench-bar'); return !!s && s.querySelectorAll('rect[data-term]').length > 0; }}"
+
+
 def bar_drawn(page, timeout_ms: float = 90_000):
-    page.wait_for_function(f"() => {{ const gd = document.querySelector('{WB} .peftbench-vram-plot .js-plotly-plot');"
-                           " return gd && gd.data && gd.data.length > 0 && gd.querySelectorAll('.barlayer .point path').length > 0; }",
-                           timeout=timeout_ms, polling=100)
+    page.wait_for_function(DRAWN, timeout=timeout_ms, polling=100)
 
 
 # ---- opening the notebook, timed ----------------------------------------------------------------------------------
@@ -323,9 +310,7 @@ def bar_drawn(page, timeout_ms: float = 90_000):
 WATCH = f"""() => {{ const t0 = performance.now(); window.__pbT = {{}};
   const tick = () => {{ const w = document.querySelector('{WB}');
     if (w && !window.__pbT.visible && w.getBoundingClientRect().height > 0) window.__pbT.visible = (performance.now() - t0) / 1000;
-    const gd = document.querySelector('{WB} .peftbench-vram-plot .js-plotly-plot');
-    if (gd && !window.__pbT.bar && gd.data && gd.data.length && gd.querySelectorAll('.barlayer .point path').length)
-      window.__pbT.bar = (performance.now() - t0) / 1000;
+    if (!window.__pbT.bar && ({DRAWN})()) window.__pbT.bar = (performance.now() - t0) / 1000;
     if (!(window.__pbT.visible && window.__pbT.bar)) setTimeout(tick, 25); }};
   tick(); }}"""
 
@@ -355,8 +340,8 @@ def open_timed(page, lab, name: str, timeout_ms: float = 150_000, bar_ms: float 
     try: page.wait_for_function("() => window.__pbT.visible && window.__pbT.bar", timeout=min(timeout_ms, bar_ms), polling=100)
     except Exception as e:
         vram = page.evaluate(f"""() => {{ const v = document.querySelector('{WB} .peftbench-vram-total');
-            const gd = document.querySelector('{WB} .peftbench-vram-plot .js-plotly-plot');
-            return {{text: v ? v.innerText.slice(0, 300) : null, figure: !!gd, traces: gd && gd.data ? gd.data.length : null,
+            const svg = document.querySelector('{WB} .peftbench-vram-plot svg.peftbench-bar');
+            return {{text: v ? v.innerText.slice(0, 300) : null, figure: !!svg, traces: svg ? svg.querySelectorAll('rect[data-term]').length : null,
                     loss_plot: !!document.querySelector('{WB} .peftbench-loss .js-plotly-plot')}}; }}""")
         tm = page.evaluate('() => window.__pbT')
         why = (f"the Workbench was not shown with its bar within {min(timeout_ms, bar_ms) / 1000:.0f} s: {tm}, last cell {page.evaluate(prompt, name)!r},"
