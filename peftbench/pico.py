@@ -176,7 +176,7 @@ def demo_recipe(out='runs/pico-demo', steps=300):
     "The recipe `peftbench demo` trains: LoRA on pico and its naming-style task."
     from peftbench.recipe import Recipe, ModelSpec, AdapterSpec, DataSpec, TrainSpec
     return Recipe(model=ModelSpec(name='pico'),
-                  adapter=AdapterSpec(method='lora', r=16, alpha=32, dropout=0.05, target_modules='all-linear'),
+                  adapter=AdapterSpec(method='lora', r=16, alpha=32, dropout=0.0, target_modules='all-linear'),
                   data=DataSpec(source='pico', max_length=64),
                   training=TrainSpec(output_dir=str(out), max_steps=steps, batch_size=16, lr=3e-3, scheduler='cosine', warmup=0.05,
                                      logging_steps=5, save_steps=100, seed=0, precision='fp32'))
