@@ -49,9 +49,11 @@ def tps(log_history):
 def plain(i, defaults=False):
     "What a user writes with the libraries alone: the same model, adapter and hyperparameters (and precision, unless `defaults`)."
     set_seed(0)
+    ad = demo_recipe().adapter  # the demo's adapter, as the recipe has it
     tok = AutoTokenizer.from_pretrained(pico_path())
     model = AutoModelForCausalLM.from_pretrained(pico_path(), dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules='all-linear', task_type='CAUSAL_LM'))
+    model = get_peft_model(model, LoraConfig(r=ad.r, lora_alpha=ad.alpha, lora_dropout=ad.dropout, target_modules=ad.target_modules,
+                                             task_type='CAUSAL_LM'))
     ds = load_dataset('json', data_files=str(TASK_FILES['train']), split='train')
     args = SFTConfig(output_dir=f'{tmp}/plain{i}', max_steps=a.steps, per_device_train_batch_size=16, learning_rate=3e-3,
                      lr_scheduler_type='cosine',

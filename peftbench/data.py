@@ -345,4 +345,5 @@ def preview(recipe: Recipe, n: int = 3, tokenizer=None, source=None, split: str 
     if recipe.data.packing:
         from trl.data_utils import pack_dataset
         stats['packed_sequences'] = len(pack_dataset(prep.select_columns(['input_ids', 'labels']), L, 'bfd'))
-    return Preview(tok, list(zip(ids[:n], labels[:n])), [len(x) for x in ids], stats, notes + more, L)
+    hint = recipe.packing_hint([len(x) for x in ids])  # padded batches mostly padding: say so, with the batch size to use
+    return Preview(tok, list(zip(ids[:n], labels[:n])), [len(x) for x in ids], stats, notes + more + ([str(hint)] if hint else []), L)
