@@ -114,7 +114,7 @@ class Workbench:
         r = self.state.recipe
         a, t, q = r.adapter, r.training, r.quantization
         rank = f' r={a.r}' if a.method not in METHODS or 'r' in METHODS[a.method].uses else ''
-        steps = f'{t.max_steps} steps' if t.max_steps > 0 else f'{t.epochs:g} epochs'
+        steps = f'{t.max_steps} step{"s" * (t.max_steps != 1)}' if t.max_steps > 0 else f'{t.epochs:g} epoch{"s" * (t.epochs != 1)}'
         accum = f'×{t.grad_accum}' if t.grad_accum > 1 else ''
         quant = '' if q.mode == 'none' else f' · {q.mode} {q.quant_type if q.mode == "4bit" else ""}'.rstrip()
         self.header.value = (f'<div style="font-size:15px"><b>peftbench</b> · {_esc(r.model.name)}{quant} · {a.method}'
