@@ -53,7 +53,7 @@ def test_estimate_json(tmp_path):
 def demo_dir(tmp_path_factory):
     "The demo's run folder: the one .ci/run made (PEFTBENCH_DEMO_DIR), or a fresh run."
     d = os.environ.get('PEFTBENCH_DEMO_DIR')
-    if d: return Path(d)
+    if d: return Path(d).resolve()  # commands below run in other folders
     d = tmp_path_factory.mktemp('demo') / 'run'
     p = cli('demo', '--out', str(d))
     assert p.returncode == 0, p.stderr[-3000:]
