@@ -20,18 +20,14 @@ peftbench's `precision: auto` picks fp32 on the CPU. The
 import argparse, json, statistics, sys, tempfile, threading, time
 from pathlib import Path
 
-import torch
-from datasets import load_dataset
-from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-from trl import SFTConfig, SFTTrainer
 
 from peftbench.cli import machine, quiet
-from peftbench.pico import TASK_FILES, demo_recipe, pico_path
+from peftbench.pico import demo_recipe
 from peftbench.recipe import Hardware
 from peftbench.train import Run
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _plain import plain_trainer
 from _versions import versions
 
 ap = argparse.ArgumentParser(); ap.add_argument('--steps', type=int, default=100); ap.add_argument('--rounds', type=int, default=3)
@@ -48,19 +44,7 @@ def tps(log_history):
 
 def plain(i, defaults=False):
     "What a user writes with the libraries alone: the same model, adapter and hyperparameters (and precision, unless `defaults`)."
-    set_seed(0)
-    ad = demo_recipe().adapter  # the demo's adapter, as the recipe has it
-    tok = AutoTokenizer.from_pretrained(pico_path())
-    model = AutoModelForCausalLM.from_pretrained(pico_path(), dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=ad.r, lora_alpha=ad.alpha, lora_dropout=ad.dropout, target_modules=ad.target_modules,
-                                             task_type='CAUSAL_LM'))
-    ds = load_dataset('json', data_files=str(TASK_FILES['train']), split='train')
-    args = SFTConfig(output_dir=f'{tmp}/plain{i}', max_steps=a.steps, per_device_train_batch_size=16, learning_rate=3e-3,
-                     lr_scheduler_type='cosine',
-                     warmup_steps=0.05, logging_steps=5, save_strategy='no', report_to='none', max_length=64, use_cpu=True,
-                     gradient_checkpointing=False, seed=0, disable_tqdm=True,
-                     **({} if defaults else dict(bf16=False, fp16=False)))
-    t = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
+    t = plain_trainer(f'{tmp}/plain{i}', a.steps, defaults)
     t.train()
     return tps(t.state.log_history)
 
