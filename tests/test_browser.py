@@ -67,9 +67,12 @@ def lab(tmp_path_factory, request):
 
 def record(fig: dict, path: Path):
     "Write what the tests measured to `path` (bench/results/workbench.json), with the machine and the time."
+    import importlib.util
     from peftbench.cli import machine
+    spec = importlib.util.spec_from_file_location('_versions', REPO / 'bench' / '_versions.py')
+    v = importlib.util.module_from_spec(spec); spec.loader.exec_module(v)
     out = {'what': 'tests/test_browser.py: the Workbench in JupyterLab + headless Chromium (1600x1000)',
-           'when': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'), 'machine': machine(),
+           'when': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'), 'machine': machine(), 'versions': v.versions(),
            'targets': {'frames_per_rank_step': MAX_FRAMES, 'bytes_per_rank_step': MAX_BYTES, 'longest_task_ms': MAX_LONG_MS,
                        'visible_s': 1, 'bar_s': 2, 'note': 'the 1 s / 2 s targets are for a quiet 2-core machine'}, **fig}
     path.write_text(json.dumps(out, indent=1, default=str) + '\n')
