@@ -75,7 +75,7 @@ LONG = [  # (model, overrides, expandable_segments): variable-length batches for
     ('Qwen/Qwen2.5-0.5B', dict(training__batch_size=8, data__max_length=1024), True),
 ]
 SETS = dict(grid=GRID, more=MORE, long=LONG)
-BASE = dict(training__batch_size=4, data__max_length=512)
+BASE = dict(training__batch_size=4, data__max_length=512, training__optimizer='adamw_torch')  # the optimizer the measured rows used (the default until 2026-12-01)
 DRY = ('pico', dict(training__batch_size=2, data__max_length=64, model__dtype='float32'))
 
 

@@ -96,7 +96,7 @@ class TrainSpec:
     scheduler: str = 'cosine'
     warmup: float = 0.03  # a fraction of the steps (< 1) or a number of steps
     weight_decay: float = 0.0
-    optimizer: str = 'adamw_torch'
+    optimizer: str = 'adamw_torch_fused'  # the Trainer's and TRL's default; one kernel per step, on GPUs and CPUs
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = False
     torch_compile: bool = False  # compile the model with torch.compile (first steps are slower while it compiles)

@@ -270,7 +270,7 @@ def _fake_params(model, fm) -> dict:
 
 # %% ../nbs/01a_meta.ipynb #49d60f38
 def _fake_optimizer(r: Recipe, params):
-    "The recipe's optimizer as the Trainer makes it (foreach AdamW, as on CUDA); None where fake tensors cannot run it."
+    "The recipe's optimizer as the Trainer makes it (fused or foreach AdamW, as on CUDA); None where fake tensors cannot run it."
     import torch
     o, lr = r.training.optimizer, r.training.lr
     if o == 'adamw_torch': return torch.optim.AdamW(params, lr=lr, foreach=True)

@@ -13,6 +13,7 @@ from .recipe import Recipe, Hardware, RecipeError
 from .translate import callbacks, optimizers
 from .runlog import LOG, COMPLETE, RunError, last, repair, _ck_step, _checkpoints, last_checkpoint, folder_state, refusal, resumable
 from .runlog import read_log, trained, curve  # noqa: F401 (re-exported: the log is read where it is written)
+from .threads import release_cpu_threads
 
 # %% auto #0
 __all__ = ['LOCK', 'Interrupted', 'Run', 'training']
@@ -416,6 +417,7 @@ def start(self: Run):
     _can_start(self)
     self._thread = threading.Thread(target=self._work, name='peftbench-run', daemon=True)
     self.status = 'starting'
+    release_cpu_threads()  # the run's thread owns the only OpenMP pool: ~15% faster on the CPU (see the threads notebook)
     self._thread.start()
     return self
 

@@ -12,6 +12,7 @@ from ipywidgets.widgets.widget_bool import ToggleButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, TextStyle
 from .recipe import Recipe, Hardware
 from .catalog import GPU, GPUS, CATALOG, Arch, arch, find_gpu
+from .threads import release_cpu_threads
 
 # %% auto #0
 __all__ = ['SECTIONS', 'LABEL_WIDTH', 'RED', 'NAMES', 'FORGET', 'State', 'bind', 'shared', 'row', 'choice', 'toggle', 'need',
@@ -253,6 +254,7 @@ def later(fn, *args, on_error=None, name: str = 'peftbench-ui'):
             msg = f'{type(e).__name__}: {e}'
             if on_error: on_error(msg)
             else: print(f'peftbench: {msg}\n{traceback.format_exc()}', file=sys.stderr)
+    release_cpu_threads()  # torch work on `t` (generation, a preview) then runs at main-thread speed
     t = threading.Thread(target=go, name=name, daemon=True); t.start()
     return t
 

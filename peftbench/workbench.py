@@ -73,25 +73,54 @@ class CodePanel(Panel):
 # %% ../nbs/19_workbench.ipynb #57de6ced
 FORMS = (('Model', ModelPanel), ('Quantization', QuantPanel), ('Adapter', AdapterPanel), ('Data', DataPanel), ('Training', TrainingPanel))
 
+class _Forms(dict):
+    "The form panels by tab title; each is built the first time it is asked for (its tab opened, or `forms[title]` in code)."
+    def __init__(self, state): super().__init__(); self.state = state
+    def __missing__(self, title):
+        p = self[title] = dict(FORMS)[title](self.state)
+        return p
+
+def _slots(n: int) -> list:
+    "Empty boxes that stand in for sections until they are first opened."
+    out = [W.VBox() for _ in range(n)]
+    for b in out: b.add_class('peftbench-slot')
+    return out
+
 class Workbench:
     "All panels on one recipe: forms in tabs, the live memory estimate, the run with its loss plot, compare, code."
     def __init__(self, recipe: Recipe | str | Path | None = None, gpu=None, hw: Hardware | None = None):
         setup_frontend()
         if isinstance(recipe, (str, Path)): recipe = Recipe.load(recipe)
         self.state = s = State(recipe, gpu=gpu, hw=hw)
-        self.forms = {name: cls(s) for name, cls in FORMS}
-        self.vram, self.runner, self.compare, self.code = VramPanel(s), RunPanel(s), ComparePanel(s), CodePanel(s)
-        tabs = W.Tab(children=[p.box for p in self.forms.values()], titles=list(self.forms),
-                     layout=W.Layout(flex='1 1 auto', min_width='520px'))
+        self.forms, self._code = _Forms(s), None
+        self.vram, self.runner, self.compare = VramPanel(s), RunPanel(s), ComparePanel(s)
+        self.tabs = tabs = W.Tab(children=_slots(len(FORMS)), titles=[t for t, _ in FORMS],
+                                 layout=W.Layout(flex='1 1 auto', min_width='520px'))
         self.vram.box.layout = W.Layout(flex='0 0 470px', width='470px', padding='4px 0 0 12px')  # the bar is drawn 440 units wide
         self.header, self.problems = W.HTML(), W.HTML()
-        more = W.Accordion(children=[self.compare.box, self.code.box], titles=['Compare', 'Code and recipe'], selected_index=0)
+        self.more = more = W.Accordion(children=[self.compare.box, *_slots(1)], titles=['Compare', 'Code and recipe'], selected_index=0)
+        tabs.observe(lambda ch: self._open_tab(ch['new']), 'selected_index'); self._open_tab(0)
+        more.observe(lambda ch: ch['new'] == 1 and self.code, 'selected_index')
         self.box = W.VBox([self.header, W.HBox([tabs, self.vram.box], layout=W.Layout(width='100%')), self.problems,
                            _section('Run'), self.runner.box, more], layout=W.Layout(width='100%'))
         self.box.add_class('peftbench-workbench')
         s.on_change(self._changed); self._changed('*')
         self.ready = threading.Event()
         later(self._warm, name='peftbench-workbench')
+
+    def _open_tab(self, i):
+        "Build the form of tab `i` on its first opening and put it in its slot: a browser draws a third of the widgets at start."
+        if i is None: return
+        slot = self.tabs.children[i]
+        if not slot.children: slot.children = [self.forms[FORMS[i][0]].box]
+
+    @property
+    def code(self) -> CodePanel:
+        "The code and recipe panel, built on first use."
+        if self._code is None:
+            self._code = CodePanel(self.state)
+            self.more.children[1].children = [self._code.box]
+        return self._code
 
     @property
     def recipe(self) -> Recipe: return self.state.recipe

@@ -119,7 +119,15 @@ def click_tab(page, name: str):
     tab.first.click()
     page.wait_for_function("n => { const t = [...document.querySelectorAll('.peftbench-workbench .lm-TabBar-tab.lm-mod-current')];"
                            " return t.some(x => x.innerText.trim() === n); }", arg=name, timeout=10_000)
+    filled(page, '.widget-tab')  # a tab's form is built when it is first opened
     page.wait_for_timeout(300)  # let the tab lay out
+
+
+def filled(page, within: str, timeout_ms: float = 15_000):
+    "Wait until the open slot inside `within` holds its panel (the Workbench builds tabs and the code panel on first opening)."
+    page.wait_for_function("w => [...document.querySelectorAll(`.peftbench-workbench ${w} .peftbench-slot`)].some(s =>"
+                           " s.checkVisibility() && s.children.length > 0 && s.getBoundingClientRect().height > 20)",
+                           arg=within, timeout=timeout_ms)
 
 
 def shoot(page, path: Path):
@@ -150,6 +158,7 @@ def per_tab(page, out: Path | None = None, prefix: str = 'tab') -> dict:
         if not hdr.first.locator('xpath=..').evaluate("n => n.classList.contains('jupyter-widget-Collapse-open')"): hdr.first.click()
         page.wait_for_timeout(300)
         if title == 'Code and recipe':
+            filled(page, '.jupyter-widget-Accordion')
             show = page.locator(f'{WB} .widget-toggle-button', has_text='Show code')
             if show.count() and show.first.is_visible(): show.first.click(); page.wait_for_timeout(800)
         found[title] = truncated(page)
