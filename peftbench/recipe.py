@@ -355,7 +355,8 @@ def _validate_combinations(r, hw, p):
         say('training.precision', "training.precision 'fp16' needs a CUDA GPU (mixed precision with a loss scaler); "
                                   "on the CPU use 'fp32' or 'bf16'")
     if ('8bit' in t.optimizer or 'paged' in t.optimizer) and not hw.cuda:
-        say('training.optimizer', f"training.optimizer {t.optimizer!r} is a bitsandbytes CUDA optimizer; on the CPU use 'adamw_torch_fused'")
+        say('training.optimizer', f"training.optimizer {t.optimizer!r} is a bitsandbytes CUDA optimizer; "
+                                  "on the CPU use 'adamw_torch_fused'")
     if d.eval_fraction and d.eval_split:
         say('data.eval_split', 'data.eval_fraction and data.eval_split both choose the evaluation data; set one of them')
     if t.eval_steps and not (d.eval_fraction or d.eval_split):
