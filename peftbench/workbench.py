@@ -92,15 +92,15 @@ class Workbench:
         setup_frontend()
         if isinstance(recipe, (str, Path)): recipe = Recipe.load(recipe)
         self.state = s = State(recipe, gpu=gpu, hw=hw)
-        self.forms, self._code = _Forms(s), None
-        self.vram, self.runner, self.compare = VramPanel(s), RunPanel(s), ComparePanel(s)
+        self.forms, self._more = _Forms(s), {}
+        self.vram, self.runner = VramPanel(s), RunPanel(s)
         self.tabs = tabs = W.Tab(children=_slots(len(FORMS)), titles=[t for t, _ in FORMS],
                                  layout=W.Layout(flex='1 1 auto', min_width='520px'))
         self.vram.box.layout = W.Layout(flex='0 0 470px', width='470px', padding='4px 0 0 12px')  # the bar is drawn 440 units wide
         self.header, self.problems = W.HTML(), W.HTML()
-        self.more = more = W.Accordion(children=[self.compare.box, *_slots(1)], titles=['Compare', 'Code and recipe'], selected_index=0)
+        self.more = more = W.Accordion(children=_slots(2), titles=['Compare', 'Code and recipe'])  # closed: open one to build it
         tabs.observe(lambda ch: self._open_tab(ch['new']), 'selected_index'); self._open_tab(0)
-        more.observe(lambda ch: ch['new'] == 1 and self.code, 'selected_index')
+        more.observe(lambda ch: ch['new'] is not None and self._section(ch['new']), 'selected_index')
         self.box = W.VBox([self.header, W.HBox([tabs, self.vram.box], layout=W.Layout(width='100%')), self.problems,
                            _section('Run'), self.runner.box, more], layout=W.Layout(width='100%'))
         self.box.add_class('peftbench-workbench')
@@ -114,13 +114,18 @@ class Workbench:
         slot = self.tabs.children[i]
         if not slot.children: slot.children = [self.forms[FORMS[i][0]].box]
 
+    def _section(self, i: int) -> Panel:
+        "Section `i` below the run (0: Compare, 1: Code and recipe), built on first use and put in its slot."
+        if i not in self._more:
+            p = self._more[i] = (ComparePanel, CodePanel)[i](self.state)
+            self.more.children[i].children = [p.box]
+        return self._more[i]
+
     @property
-    def code(self) -> CodePanel:
-        "The code and recipe panel, built on first use."
-        if self._code is None:
-            self._code = CodePanel(self.state)
-            self.more.children[1].children = [self._code.box]
-        return self._code
+    def compare(self) -> ComparePanel: return self._section(0)
+
+    @property
+    def code(self) -> CodePanel: return self._section(1)
 
     @property
     def recipe(self) -> Recipe: return self.state.recipe

@@ -156,16 +156,16 @@ def per_tab(page, out: Path | None = None, prefix: str = 'tab') -> dict:
         hdr = page.locator(f'{WB} .jupyter-widget-Collapse-header', has_text=re.compile(rf'^\s*{re.escape(title)}\s*$'))
         if not hdr.count(): continue
         if not hdr.first.locator('xpath=..').evaluate("n => n.classList.contains('jupyter-widget-Collapse-open')"): hdr.first.click()
+        filled(page, '.jupyter-widget-Accordion')  # built on first opening
         page.wait_for_timeout(300)
         if title == 'Code and recipe':
-            filled(page, '.jupyter-widget-Accordion')
             show = page.locator(f'{WB} .widget-toggle-button', has_text='Show code')
             if show.count() and show.first.is_visible(): show.first.click(); page.wait_for_timeout(800)
         found[title] = truncated(page)
         if out:
             hdr.first.evaluate('e => e.scrollIntoView({block: "start"})'); page.wait_for_timeout(150)
             page.screenshot(path=str(out / f'{prefix}-{_slug(title)}.png'))
-    # back as it was: the code hidden (it re-renders on every change), Compare open, the first tab
+    # back to one view: the code hidden (it re-renders on every change), Compare open, the first tab
     show = page.locator(f'{WB} .widget-toggle-button.mod-active', has_text='Show code')
     if show.count() and show.first.is_visible(): show.first.click()
     hdr = page.locator(f'{WB} .jupyter-widget-Collapse-header', has_text=re.compile(r'^\s*Compare\s*$'))
@@ -397,7 +397,7 @@ def main(argv=None):
                 res['timings'] = open_timed(page, lab, nb.name)
                 wait_warm(page)
                 res['bar'] = bar(page)
-                res['rank_step'] = rank_step(page, frames)  # the default view (Compare open, no code shown)
+                res['rank_step'] = rank_step(page, frames)  # the default view (Compare and Code closed)
                 res['drag'] = drag(page, frames)
                 res['labels_missed_in_self_check'] = self_check(page)
                 res['labels'] = per_tab(page, out)
