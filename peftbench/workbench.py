@@ -23,7 +23,7 @@ from .plots import bar_figure, loss_figure
 from .meta import attn_used
 
 # %% auto #0
-__all__ = ['FORMS', 'CodePanel', 'Workbench']
+__all__ = ['FORMS', 'MORE', 'CodePanel', 'Workbench']
 
 # %% ../nbs/19_workbench.ipynb #ef5e6bab
 class CodePanel(Panel):
@@ -73,18 +73,26 @@ class CodePanel(Panel):
 # %% ../nbs/19_workbench.ipynb #57de6ced
 FORMS = (('Model', ModelPanel), ('Quantization', QuantPanel), ('Adapter', AdapterPanel), ('Data', DataPanel), ('Training', TrainingPanel))
 
-class _Forms(dict):
-    "The form panels by tab title; each is built the first time it is asked for (its tab opened, or `forms[title]` in code)."
-    def __init__(self, state): super().__init__(); self.state = state
-    def __missing__(self, title):
-        p = self[title] = dict(FORMS)[title](self.state)
-        return p
+MORE = (('Compare', ComparePanel), ('Code and recipe', CodePanel))
 
-def _slots(n: int) -> list:
-    "Empty boxes that stand in for sections until they are first opened."
-    out = [W.VBox() for _ in range(n)]
-    for b in out: b.add_class('peftbench-slot')
-    return out
+class _Lazy(dict):
+    """Panels by title in the slots of a `Tab` or `Accordion` (`self.widget`): each is built the first time its slot is
+    opened or `self[title]` is asked for in code, and put in its slot. A browser then draws only what was opened."""
+    def __init__(self, state, container, panels, **kw):
+        super().__init__(); self.state, self.panels = state, dict(panels)
+        slots = [W.VBox() for _ in self.panels]
+        for b in slots: b.add_class('peftbench-slot')
+        self.widget = container(children=slots, titles=list(self.panels), **kw)
+        self.widget.observe(lambda ch: self.open(ch['new']), 'selected_index')
+
+    def open(self, i: int | None):
+        "Build the panel of slot `i` (None: nothing is open)."
+        if i is not None: self[list(self.panels)[i]]  # __missing__ builds it
+
+    def __missing__(self, title):
+        p = self[title] = self.panels[title](self.state)
+        self.widget.children[list(self.panels).index(title)].children = [p.box]
+        return p
 
 class Workbench:
     "All panels on one recipe: forms in tabs, the live memory estimate, the run with its loss plot, compare, code."
@@ -92,15 +100,13 @@ class Workbench:
         setup_frontend()
         if isinstance(recipe, (str, Path)): recipe = Recipe.load(recipe)
         self.state = s = State(recipe, gpu=gpu, hw=hw)
-        self.forms, self._more = _Forms(s), {}
         self.vram, self.runner = VramPanel(s), RunPanel(s)
-        self.tabs = tabs = W.Tab(children=_slots(len(FORMS)), titles=[t for t, _ in FORMS],
-                                 layout=W.Layout(flex='1 1 auto', min_width='520px'))
+        self.forms = _Lazy(s, W.Tab, FORMS, layout=W.Layout(flex='1 1 auto', min_width='520px'))
+        self.forms.open(0)  # the first tab is open from the start
+        self._more = _Lazy(s, W.Accordion, MORE)  # closed: open a section to build it
+        self.tabs, self.more = tabs, more = self.forms.widget, self._more.widget
         self.vram.box.layout = W.Layout(flex='0 0 470px', width='470px', padding='4px 0 0 12px')  # the bar is drawn 440 units wide
         self.header, self.problems = W.HTML(), W.HTML()
-        self.more = more = W.Accordion(children=_slots(2), titles=['Compare', 'Code and recipe'])  # closed: open one to build it
-        tabs.observe(lambda ch: self._open_tab(ch['new']), 'selected_index'); self._open_tab(0)
-        more.observe(lambda ch: ch['new'] is not None and self._section(ch['new']), 'selected_index')
         self.box = W.VBox([self.header, W.HBox([tabs, self.vram.box], layout=W.Layout(width='100%')), self.problems,
                            _section('Run'), self.runner.box, more], layout=W.Layout(width='100%'))
         self.box.add_class('peftbench-workbench')
@@ -108,24 +114,11 @@ class Workbench:
         self.ready = threading.Event()
         later(self._warm, name='peftbench-workbench')
 
-    def _open_tab(self, i):
-        "Build the form of tab `i` on its first opening and put it in its slot: a browser draws a third of the widgets at start."
-        if i is None: return
-        slot = self.tabs.children[i]
-        if not slot.children: slot.children = [self.forms[FORMS[i][0]].box]
-
-    def _section(self, i: int) -> Panel:
-        "Section `i` below the run (0: Compare, 1: Code and recipe), built on first use and put in its slot."
-        if i not in self._more:
-            p = self._more[i] = (ComparePanel, CodePanel)[i](self.state)
-            self.more.children[i].children = [p.box]
-        return self._more[i]
+    @property
+    def compare(self) -> ComparePanel: return self._more['Compare']
 
     @property
-    def compare(self) -> ComparePanel: return self._section(0)
-
-    @property
-    def code(self) -> CodePanel: return self._section(1)
+    def code(self) -> CodePanel: return self._more['Code and recipe']
 
     @property
     def recipe(self) -> Recipe: return self.state.recipe
