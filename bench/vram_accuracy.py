@@ -8,7 +8,8 @@ estimates and against `accelerate estimate-memory`'s rule (4 x the model's size 
 
 Each configuration runs in its own process (`--one`: a clean CUDA context, its own allocator peaks): a model with
 random weights is built from the catalog's configuration (no download; on the GPU when there is one) and saved once,
-then `peftbench.train.Run` trains it for 3 steps on synthetic text of exactly `max_length` tokens, and the peaks of
+then `peftbench.train.Run` trains it for 3 steps on synthetic text of exactly `max_length` tokens (so its batches
+carry no padding, and the analytic estimate is taken with `padding=False`; the long runs pad), and the peaks of
 the training steps (reset when the run starts, after loading) are read from `torch.cuda.max_memory_allocated` /
 `max_memory_reserved`. Several run side by side (`--lanes`) while the sum of their estimated reserved memory (plus
 a CUDA context each) stays under `--cap`; each run's folder is deleted when it ends (8B checkpoints fill a small disk).
@@ -114,6 +115,11 @@ def synthetic_text(path: Path, n=64, lengths=None):
     lengths = lengths or [3000] * n
     path.write_text(''.join(json.dumps({'text': ' '.join(rnd.choice(WORDS) for _ in range(k))}) + '\n' for k in lengths))
     return path
+
+
+def padding_of(kind: str) -> bool:
+    "Whether the batches of a set carry padding: only the long runs' variable-length text; the others' rows all fill max_length."
+    return kind == 'long'
 
 
 def variable_text(path: Path, n=1600, lo=20, hi=1400):
@@ -235,9 +241,9 @@ def main(argv=None):
     est = {}
     for kind, i, n, kw, exp in jobs:
         r = recipe(n, kw, n, str(data_for(kind, kw)), '/tmp/x')
-        e = estimate(r, gpu)
+        e = estimate(r, gpu, padding=padding_of(kind))
         est[(kind, i)] = dict(allocated=e.peak_allocated_bytes, reserved=e.peak_reserved_bytes, total=e.total_bytes,
-                              real_run=e.real_run, phase=e.phase)
+                              real_run=e.real_run, phase=e.phase, padding=padding_of(kind))
 
     def finish(key, p, spec, s, exp):
         try: outp, errp = p.communicate()
@@ -256,7 +262,7 @@ def main(argv=None):
                 rec['err_real_run'] = (rr - rec['measured']['reserved']) / rec['measured']['reserved']
         if a.traced and kind != 'long':
             try:
-                tr = trace(recipe(spec['name'], spec['kw'], spec['folder'], spec['data'], '/tmp/x'), gpu)
+                tr = trace(recipe(spec['name'], spec['kw'], spec['folder'], spec['data'], '/tmp/x'), gpu, padding=padding_of(kind))
                 rec['traced'] = dict(allocated=tr.peak_allocated_bytes)
             except Exception as e: rec['traced'] = repr(e)[:300]
         with lock:

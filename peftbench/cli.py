@@ -168,7 +168,7 @@ def _estimate_cmd(a):
     r.check(hw)
     _check_targets(r, arch(r.model.name), '--targets' if a.targets else 'adapter.target_modules')
     if a.traced: quiet()
-    e = (trace if a.traced else estimate)(r, gpu)
+    e = (trace if a.traced else estimate)(r, gpu, padding=not a.full_rows)
     if a.fit and gpu:
         from peftbench.memory import fit
         f = fit(r, gpu)
@@ -273,6 +273,7 @@ def _parser():
     e.add_argument('--optimizer', '--optim', dest='optimizer', help='e.g. adamw_torch, adamw_8bit, paged_adamw_8bit, adafactor, sgd')
     e.add_argument('--targets', help="'all-linear', 'auto', or module names separated by commas (q_proj,v_proj)")
     e.add_argument('--traced', action='store_true', help='run a simulated step on fake tensors (exact, takes seconds)')
+    e.add_argument('--full-rows', action='store_true', help='every example fills --seq: batches carry no padding (a smaller figure)')
     e.add_argument('--fit', action='store_true', help='also find the largest batch size that fits --gpu')
     e.add_argument('--gpu', help='a GPU preset, e.g. T4, 4090, A100-80GB'); e.add_argument('--json', action='store_true')
     t = sub.add_parser('train', help='train a recipe headless (Ctrl-C stops with a checkpoint)')

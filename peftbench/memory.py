@@ -160,13 +160,13 @@ class _Step:
     @property
     def adapter_bytes(self) -> int: return 2 if self.quantized else 4  # a quantized model's adapter is bf16 (QLoRA)
 
-def _step(r: Recipe, gpu) -> _Step:
-    "The facts of one training step of `r` on `gpu`."
+def _step(r: Recipe, gpu, padding: bool = True) -> _Step:
+    "The facts of one training step of `r` on `gpu`; `padding`: batches of more than one row carry padding."
     g, hw, w, c = _setup(r, gpu)
     a, ad, batch, packed = arch(r.model.name), r.adapter, r.training.batch_size, r.data.packing
     seq = r.data.max_length + (ad.num_virtual_tokens if ad.method == 'prompt_tuning' else 0)
     attn = attn_used(r, a)
-    padded = (batch > 1 and not packed) or ad.method == 'prefix_tuning' or (packed and attn != 'flash_attention_2')
+    padded = (batch > 1 and not packed and padding) or ad.method == 'prefix_tuning' or (packed and attn != 'flash_attention_2')
     return _Step(r, a, g, hw, w, c, stream=4 if r.quantization.mode != 'none' else w, targets=targeted_linears(r, a),
                  seq=seq, tokens=batch*seq, row=batch*seq if packed else seq, padded=padded,
                  amp=c < 4 and r.resolved_precision(hw) != 'fp32', attn=attn)
@@ -339,7 +339,8 @@ def _title(st: _Step) -> str:
     rank = f' r={ad.r}' if 'r' in st.method.args else ''
     dtype = r.quantization.mode if st.quantized else r.resolved_dtype(st.hw)
     ckpt = ' · checkpointing' if r.training.gradient_checkpointing else ''
-    return f'{st.arch.name or r.model.name} · {ad.method}{rank} · {dtype} · batch {r.training.batch_size} × {st.seq} tokens{ckpt}'
+    full = ' (full rows)' if r.training.batch_size > 1 and not (st.padded or r.data.packing) else ''  # padding=False
+    return f'{st.arch.name or r.model.name} · {ad.method}{rank} · {dtype} · batch {r.training.batch_size} × {st.seq} tokens{full}{ckpt}'
 
 def _notes(st: _Step) -> tuple[list, dict, list]:
     "The estimate's notes, the terms modelled from GPU measurements, and what the formulas do not model."
@@ -355,9 +356,9 @@ def _notes(st: _Step) -> tuple[list, dict, list]:
     rough = unmodelled(r, st.arch)
     return notes + [f'rough: {x}; trace(recipe) measures it' for x in rough], from_gpu, rough
 
-def estimate(recipe: Recipe, gpu: GPU | str | None = None) -> MemoryEstimate:
-    "Estimated peak GPU memory of one training step of `recipe` on `gpu` (a `GPU`, a preset name, or None)."
-    st = _step(recipe, gpu)
+def estimate(recipe: Recipe, gpu: GPU | str | None = None, padding: bool = True) -> MemoryEstimate:
+    "Estimated peak GPU memory of one training step of `recipe` on `gpu` (a `GPU`, a preset name, or None); `padding` below."
+    st = _step(recipe, gpu, padding)
     tensors, frozen = _trainable(recipe, st.arch, st.targets, st.weight)
     phases = _phases(st, tensors, frozen)
     totals = {k: sum(v.values()) for k, v in phases.items()}
@@ -441,14 +442,14 @@ def estimate_generation(recipe: Recipe, batch: int = 1, new_tokens: int = 256, g
     return _finish(terms, 'generation', {'generation': sum(terms.values())}, g, title)
 
 # %% ../nbs/02_memory.ipynb #890163d2
-def trace(recipe: Recipe, gpu: GPU | str | None = None, steps: int = 2) -> MemoryEstimate:
-    "Peak GPU memory of `recipe` measured by running `steps` training steps on fake tensors (no weights, no GPU)."
+def trace(recipe: Recipe, gpu: GPU | str | None = None, steps: int = 2, padding: bool = True) -> MemoryEstimate:
+    "Peak GPU memory of `recipe` measured by running `steps` training steps on fake tensors (no weights, no GPU; `padding`: as `estimate`)."
     r = recipe
     g, hw, _, c = _setup(r, gpu)
     a, t, d, ad = arch(r.model.name), r.training, r.data, r.adapter
     cdt = {4: 'float32', 2: 'bfloat16' if r.resolved_precision(hw) != 'fp16' else 'float16'}[c]
     attn = 'sdpa' if attn_used(r) == 'flash_attention_2' else attn_used(r)
-    run = traced_run(r, r.resolved_dtype(hw), cdt, attn, amp=c < 4 and r.resolved_precision(hw) != 'fp32', steps=steps)
+    run = traced_run(r, r.resolved_dtype(hw), cdt, attn, amp=c < 4 and r.resolved_precision(hw) != 'fp32', steps=steps, padding=padding)
     notes = []
     terms = dict.fromkeys(TERMS, 0)
     V = a.vocab_size

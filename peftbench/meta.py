@@ -310,8 +310,8 @@ class TracedRun:
     qbytes: dict  # stand-in weight -> its quantized bytes
     optimizer: object | None  # None: the optimizer cannot run on fake tensors
 
-def _fake_batch(r: Recipe) -> dict:
-    "Model inputs of one micro-batch: a packed row with position ids, or padded rows with an attention mask."
+def _fake_batch(r: Recipe, padding: bool = True) -> dict:
+    "Model inputs of one micro-batch: a packed row with position ids, padded rows with an attention mask, or full rows."
     import torch
     B, S = r.training.batch_size, r.data.max_length
     if r.data.packing: ids, extra = torch.zeros(1, B*S, dtype=torch.long), dict(position_ids=torch.arange(B*S).remainder(S)[None])
@@ -319,10 +319,10 @@ def _fake_batch(r: Recipe) -> dict:
         ids = torch.zeros(B, S, dtype=torch.long)
         mask = torch.ones(B, S, dtype=torch.long)
         if B > 1: mask[0, :S//2] = 0  # a padded row, as in any batch of unequal lengths
-        extra = dict(attention_mask=mask)
+        extra = dict(attention_mask=mask) if padding else {}  # rows of max_length: transformers drops an all-ones mask
     return dict(input_ids=ids, labels=torch.zeros_like(ids), **extra)
 
-def traced_run(recipe: Recipe, dtype: str, compute: str, attn: str, amp: bool, steps: int = 2) -> TracedRun:
+def traced_run(recipe: Recipe, dtype: str, compute: str, attn: str, amp: bool, steps: int = 2, padding: bool = True) -> TracedRun:
     "Train the meta model for `steps` steps on fake tensors (autocast to `compute` if `amp`), tracking every tensor."
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
@@ -335,7 +335,7 @@ def traced_run(recipe: Recipe, dtype: str, compute: str, attn: str, amp: bool, s
     for p in trainable: p.register_post_accumulate_grad_hook(lambda p: tr.add(p.grad, kind='gradients'))
     with fm:
         opt = _fake_optimizer(r, trainable)
-        batch = _fake_batch(r)
+        batch = _fake_batch(r, padding)
         for p in model.parameters(): tr.add(p, qbytes.get(p), 'adapter' if p.requires_grad and r.adapter.method != 'full' else 'weights')
         for b in model.buffers(): tr.add(b)
         for x in batch.values(): tr.add(x)
