@@ -187,8 +187,10 @@ def _lengths(recipe: Recipe, dd, tok, notes: list, counts: dict):
         lens = [len(x) for x in tokenize(recipe, ds.select(near), tok)['input_ids']] if near else []
         long = [m for m in lens if m > L]
         counts.setdefault(k, {}).update(examples=len(ds), truncated=len(long))
-        if long: notes.append(f"{k}: {len(long)} of {len(ds)} examples are longer than data.max_length ({L} tokens) "
-                              f"and are cut to it (the longest has {max(long)}); raise data.max_length or shorten them")
+        one = len(long) == 1
+        if long: notes.append(f"{k}: {len(long)} of {len(ds)} examples {'is' if one else 'are'} longer than data.max_length ({L} tokens) "
+                              f"and {'is' if one else 'are'} cut to it (the longest has {max(long)}); "
+                              f"raise data.max_length or shorten {'it' if one else 'them'}")
 
 def _positions(recipe: Recipe) -> str | None:
     "A note when `data.max_length` is beyond the positions the model has (its `max_position_embeddings`)."
@@ -232,6 +234,12 @@ def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True)
     return dd
 
 # %% ../nbs/04_data.ipynb #72147f72
+def _examples(ids, one: str, many: str) -> str:
+    "'1 example has', '2 examples have': a count of examples with its verb."
+    return f"1 example {one}" if len(ids) == 1 else f"{len(ids)} examples {many}"
+
+def _them(ids) -> str: return 'it' if len(ids) == 1 else 'them'
+
 def _stats(ids, labels, L: int, packing: bool, eos) -> tuple[dict, list[str]]:
     "Counts over the prepared examples, and a sentence for each thing that looks wrong."
     n, lens = len(ids), [len(x) for x in ids]
@@ -250,14 +258,18 @@ def _stats(ids, labels, L: int, packing: bool, eos) -> tuple[dict, list[str]]:
     notes = []
     if long:
         w = max(long, key=lambda i: lens[i])
-        notes.append(f"{len(long)} of {n} examples are longer than data.max_length ({L}) and lose {lost} tokens "
+        one = len(long) == 1
+        notes.append(f"{len(long)} of {n} examples {'is' if one else 'are'} longer than data.max_length ({L}) "
+                     f"and lose{'s' * one} {lost} tokens "
                      f"({tlost} of them trained); the longest, example {w}, has {lens[w]}: "
-                     "raise data.max_length or shorten them")
-    if emptied: notes.append(f"{len(emptied)} examples keep no trained token within data.max_length ({L}), "
-                             f"so TRL drops them (first: example {emptied[0]})")
-    if none: notes.append(f"{len(none)} examples have no trained token at all, so TRL drops them "
+                     f"raise data.max_length or shorten {'it' if one else 'them'}")
+    if emptied: notes.append(f"{_examples(emptied, 'keeps', 'keep')} no trained token within data.max_length ({L}), "
+                             f"so TRL drops {_them(emptied)} (first: example {emptied[0]})")
+    if none: notes.append(f"{_examples(none, 'has', 'have')} no trained token at all, so TRL drops {_them(none)} "
                           f"(first: example {none[0]}); check the prompt/completion split")
-    if no_eos: notes.append(f"{len(no_eos)} of {n} examples do not end their trained tokens with the EOS token, "
+    one = len(no_eos) == 1
+    if no_eos: notes.append(f"{len(no_eos)} of {n} examples {'does' if one else 'do'} not end {'its' if one else 'their'} trained tokens "
+                            "with the EOS token, "
                             f"so the model may not learn to stop (first: example {no_eos[0]}); "
                             "use a chat template that ends the answer with EOS, or stop generation at its end-of-turn token")
     return s, notes
