@@ -12,7 +12,8 @@ from fastcore.basics import patch
 from .ui import Panel, row, later, Throttle
 
 # %% auto #0
-__all__ = ['RUNNING', 'NO_MODEL', 'prompts_text', 'text_prompts', 'demo_prompts', 'side_class', 'table', 'ComparePanel']
+__all__ = ['RUNNING', 'NO_MODEL', 'prompts_text', 'text_prompts', 'demo_prompts', 'side_class', 'table', 'ComparePanel',
+           'seed_of']
 
 # %% ../nbs/18_compare_panel.ipynb #a744a436
 def prompts_text(prompts) -> str:
@@ -93,7 +94,7 @@ class ComparePanel(Panel):
         self.max_new = W.IntSlider(value=32, min=1, max=512, continuous_update=False)
         self.mode = W.ToggleButtons(options=['greedy', 'sample'], style={'button_width': '70px'})
         self.temperature = W.FloatSlider(value=0.8, min=0.05, max=2.0, step=0.05, continuous_update=False, layout=W.Layout(display='none'))
-        self.seed = W.IntText(value=0, layout=W.Layout(width='90px'))
+        self.seed = W.Text(value='0', continuous_update=False, layout=W.Layout(width='90px'))  # not IntText: it reverts bad text silently
         self.go = W.Button(description='Compare', button_style='primary', icon='columns')
         self.stop = W.Button(description='Stop', icon='stop', disabled=True, tooltip='end generation now')
         self.status, self.result = W.HTML(), W.HTML()
@@ -101,6 +102,7 @@ class ComparePanel(Panel):
         self.mode.observe(lambda ch: setattr(self.temperature.layout, 'display', '' if ch['new'] == 'sample' else 'none'), 'value')
         self.load_button.on_click(lambda _: self.load_later(self.folder.value))
         self.go.on_click(lambda _: self.compare_later())
+        self.seed.observe(lambda _: self._check_seed(), 'value')
         self.stop.on_click(lambda _: self.halt())
         return [row('adapter folder', self.folder, self.load_button,
                     tip='a folder written by a run (or its adapter/ folder); leave empty to use the training run'),
@@ -152,6 +154,22 @@ def sync(self: ComparePanel):
     self.stop.disabled = not self._busy
     if busy_run: self.status.value = f'<span style="color:#8a6d3b">{RUNNING}</span>'
     elif self.status.value.endswith(f'{RUNNING}</span>'): self.status.value = ''
+
+def seed_of(text) -> int:
+    "The seed a box holds: a whole number from 0 (ValueError saying what to write otherwise)."
+    t = str(text).strip()
+    if not t.isdigit(): raise ValueError(f'seed: write a whole number from 0, such as 0 or 42 (not {t!r})')
+    return int(t)
+
+@patch
+def _check_seed(self: ComparePanel) -> str | None:
+    "Mark a seed box that holds no seed and say why in the status line; the reason, or None."
+    try: seed_of(self.seed.value)
+    except ValueError as e:
+        self.seed.layout.border, self.status.value = '1px solid #c9302c', _red(str(e))
+        return str(e)
+    if self.seed.layout.border: self.seed.layout.border, self.status.value = '', ''
+    return None
 
 # %% ../nbs/18_compare_panel.ipynb #6ee34787
 @patch
@@ -205,7 +223,8 @@ def compare(self: ComparePanel):
     if self._running(): self.sync(); return None
     got = self._pick()
     prompts = text_prompts(self.prompts.value)
-    why = NO_MODEL if got is None else 'write at least one prompt' if not prompts else 'already comparing' if self._busy else None
+    why = self._check_seed() or (NO_MODEL if got is None else 'write at least one prompt' if not prompts
+                                 else 'already comparing' if self._busy else None)
     if why: self.status.value = _red(why); return None
     model, tok, _ = got
     self._busy, self._done, self._scores, self._texts, self._prompts = True, False, None, {}, prompts
@@ -217,7 +236,7 @@ def compare(self: ComparePanel):
         self._sides = [s for s, _ in sides_of(model, self.adapters)]
         self._render()
         kw = dict(max_new_tokens=self.max_new.value, do_sample=self.mode.value == 'sample', temperature=self.temperature.value,
-                  seed=self.seed.value)
+                  seed=seed_of(self.seed.value))
         gen = stream_compare(model, tok, prompts, adapters=self.adapters, **kw)
         for side, i, text in gen:
             self._texts.setdefault(side, {})[i] = text
