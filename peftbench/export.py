@@ -276,22 +276,55 @@ def model_card(run_dir, dest=None, model=None, data=None) -> Path:
     return dest / 'README.md'
 
 # %% ../nbs/08_export.ipynb #a3b8ae22
-def push_to_hub(folder, repo_id: str, private: bool = True, message: str | None = None) -> str:
-    "Upload `folder` (an adapter or a merged model) to the Hub repo `repo_id` with the token of `HF_TOKEN` or `hf auth login`."
+def _local(name: str) -> bool:
+    "Whether `name` is a folder on this machine (absolute, under ~ or existing) rather than a Hub id."
+    p = Path(name).expanduser()
+    return bool(name) and (name.startswith('~') or p.is_absolute() or p.exists())
+
+def _base_for_hub(folder: Path, base_model: str | None) -> tuple[str, str] | None:
+    "(the adapter's base as saved, the name the uploaded copy gives it) when they differ; None when it may go as it is."
+    f = folder / 'adapter_config.json'
+    saved = json.loads(f.read_text()).get('base_model_name_or_path') or '' if f.is_file() else ''
+    if not saved or not (_local(saved) or base_model): return None
+    from peftbench.catalog import pico_path
+    pico = _local(saved) and Path(saved).expanduser().resolve() == Path(pico_path()).resolve()
+    name = base_model or ('pico' if pico else None)  # peftbench loads 'pico' by that name
+    if name is None:
+        raise ExportError(f"the adapter's base model is '{saved}', a folder on this machine that no one else can load: "
+                          "pass base_model='org/name', the Hub id of that model (the uploaded copy names it; your files stay as they are)")
+    return (saved, name) if name != saved else None
+
+def _staged(folder: Path, dest: Path, saved: str, name: str) -> Path:
+    "A copy of `folder` in `dest` (links, but for the files that name the base model: rewritten to `name`)."
+    for f in folder.rglob('*'):
+        rel = f.relative_to(folder)
+        if not f.is_file() or rel.parts[0].startswith(('checkpoint-', '.')): continue
+        out = dest / rel; out.parent.mkdir(parents=True, exist_ok=True)
+        if f.name in ('adapter_config.json', 'README.md'): out.write_text(f.read_text().replace(saved, name))
+        else: out.symlink_to(f.resolve())
+    return dest
+
+def push_to_hub(folder, repo_id: str, private: bool = True, message: str | None = None, base_model: str | None = None) -> str:
+    """Upload `folder` (an adapter or a merged model) to the Hub repo `repo_id` with the token of `HF_TOKEN` or `hf auth login`.
+    An adapter trained from a local folder names its base by `base_model` (a Hub id) in the uploaded copy; pico's stays 'pico'."""
+    import tempfile
     from huggingface_hub import HfApi, get_token
     folder = Path(folder)
     if not folder.is_dir(): raise ExportError(f"'{folder}' is not a folder; pass an adapter folder or a merged model folder")
     bad = pickles(folder)
     if bad: raise ExportError(f"'{folder}' holds pickle files ({', '.join(bad[:3])}), which run code when loaded; "
                               "remove them, peftbench uploads safetensors only")
+    rename = _base_for_hub(folder, base_model)  # before the token: a local base is refused with nothing sent
     token = get_token()  # HF_TOKEN, else the stored login; never printed or written
     if not token: raise ExportError('no Hugging Face token: set HF_TOKEN to a token with write access (or run `hf auth login`)')
     api = HfApi(token=token)
     url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type='model')
     kind = 'adapter' if (folder / 'adapter_config.json').is_file() else 'merged model'
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type='model',
-                             commit_message=message or f'Upload {kind} with peftbench',
-                             ignore_patterns=['checkpoint-*', '.*'])
+    with tempfile.TemporaryDirectory() as tmp:
+        src = _staged(folder, Path(tmp), *rename) if rename else folder
+        info = api.upload_folder(folder_path=str(src), repo_id=repo_id, repo_type='model',
+                                 commit_message=message or f'Upload {kind} with peftbench',
+                                 ignore_patterns=['checkpoint-*', '.*'])
     return str(getattr(info, 'commit_url', None) or url)
 
 # %% ../nbs/08_export.ipynb #66b0be44
