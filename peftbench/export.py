@@ -402,9 +402,6 @@ def export(recipe: Recipe, out='train.py', launcher: str = 'ddp', num_processes:
         if p.exists() and not force and _HEADER not in p.read_text(errors='ignore')[:200]:
             raise ExportError(f"'{p}' exists and was not written by peftbench export; choose another --out or pass --force")
     recipe.check(Hardware(name='a bf16 GPU', cuda=True, bf16=True) if launcher != 'cpu' else Hardware())
-    if getattr(recipe.data, 'template', 'auto') != 'auto':
-        raise ExportError(f"the exported script formats data as data.template 'auto' does; data.template {recipe.data.template!r} "
-                          "is not exported yet, set it to 'auto'")
     text = accelerate_config(launcher, recipe, num_processes)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(script(recipe, out.name, cfg.name))
