@@ -7,9 +7,11 @@ Docs: https://peftbench.github.io/peftbench/compare_panel.html.md"""
 # %% ../nbs/18_compare_panel.ipynb #a5563f52
 from __future__ import annotations
 import html, re, threading, time
+from pathlib import Path
 import ipywidgets as W
 from fastcore.basics import patch
 from .ui import Panel, row, later, Throttle
+from .translate import MOVES_BASE
 
 # %% auto #0
 __all__ = ['RUNNING', 'NO_MODEL', 'prompts_text', 'text_prompts', 'demo_prompts', 'side_class', 'table', 'ComparePanel',
@@ -226,6 +228,12 @@ def compare(self: ComparePanel):
     why = self._check_seed() or (NO_MODEL if got is None else 'write at least one prompt' if not prompts
                                  else 'already comparing' if self._busy else None)
     if why: self.status.value = _red(why); return None
+    run = self.state.run
+    if got[0] is getattr(run, 'model', None) and getattr(getattr(run, 'recipe', None), 'adapter', None) is not None \
+            and run.recipe.adapter.init in MOVES_BASE:  # in memory its base lost what PiSSA / OLoRA moved into the adapter
+        got = self.load(Path(run.out) / 'adapter')  # the saved one is plain LoRA on the real base
+        if got is None: return None
+        got = self._pick()
     model, tok, _ = got
     self._busy, self._done, self._scores, self._texts, self._prompts = True, False, None, {}, prompts
     self._halt.clear(); self.sync()

@@ -324,8 +324,9 @@ def _validate_combinations(r, hw, p):
     if a.init != 'default' and 'init' not in m.uses:
         say('adapter.init', f"adapter.init {a.init!r} applies to the LoRA family ({lora}), not to {a.method!r}; "
                             "set adapter.init to 'default'")
-    if a.init == 'loftq' and q.mode != 'none':
-        say('quantization.mode', "adapter.init 'loftq' quantizes the base itself while initialising; set quantization.mode to 'none'")
+    if a.init == 'loftq':  # peft's LoftQ runs on CUDA only and leaves the quantized base in memory, which no saved adapter carries
+        say('adapter.init', "adapter.init 'loftq' is not supported yet: it swaps the base weights for their 4-bit approximation "
+                            "(on a CUDA GPU only), so its adapter is wrong on the real base; use 'pissa' or 'default'")
     if a.init in ('pissa', 'olora') and q.mode == '8bit':
         say('quantization.mode', f"adapter.init {a.init!r} needs full-precision or 4-bit base weights to decompose; "
                                  "set quantization.mode to 'none' or '4bit'")

@@ -10,7 +10,7 @@ import contextlib, json, math, os, resource, shutil, signal, sys, threading, tim
 from pathlib import Path
 from fastcore.basics import patch
 from .recipe import Recipe, Hardware, RecipeError
-from .translate import callbacks, optimizers
+from .translate import callbacks, optimizers, keep_initial, save_trained
 from .runlog import LOG, COMPLETE, RunError, last, repair, _ck_step, _checkpoints, last_checkpoint, folder_state, refusal, resumable
 from .runlog import read_log, trained, curve  # noqa: F401 (re-exported: the log is read where it is written)
 from .threads import release_cpu_threads
@@ -241,6 +241,7 @@ def _prepare(self):
     _fault('loading')
     set_seed(self.recipe.training.seed)  # adapter initialisation draws random numbers too
     self.model, self.tokenizer = load(self.recipe, self.hw)
+    keep_initial(self.model, self.recipe.to_dict())  # PiSSA / OLoRA as initialised: the final save converts to plain LoRA
     args = self.recipe.sft_config(self.hw)
     args.save_total_limit = None  # peftbench rotates, after the new checkpoint's marker (see on_save)
     r = self.recipe.to_dict()  # LoRA+'s optimizer, AdaLoRA's rank budget and early stopping: the translations
@@ -328,7 +329,7 @@ def save_final(self: Run):
     "Save the trained adapter (PEFT format) or full model, with the tokenizer, under `out/adapter` or `out/model`."
     dest = self.out / ('model' if self.recipe.adapter.method == 'full' else 'adapter')
     _fault('final')
-    self.trainer.model.save_pretrained(dest)
+    save_trained(self.trainer.model, str(dest), self.recipe.to_dict())
     self.tokenizer.save_pretrained(dest)
     return dest
 

@@ -40,3 +40,19 @@ def test_two_processes_train_one_model(tmp_path):
     assert not [f for f in adapter.rglob('*') if f.suffix in ('.bin', '.pt', '.pth', '.pkl')]
     from peftbench.catalog import pico_path
     assert Path(json.loads((adapter / 'adapter_config.json').read_text())['base_model_name_or_path']) == Path(pico_path()).resolve()
+
+
+def test_pissa_script_saves_plain_lora(tmp_path):
+    "A PiSSA recipe exported and run as `python train.py`: the adapter it saves is plain LoRA (twice the rank) on the real base."
+    from peftbench.pico import demo_recipe
+    r = demo_recipe(tmp_path / 'run', steps=2)
+    r.adapter.init, r.training.save_steps = 'pissa', 1000
+    r.save(tmp_path / 'r.yaml')
+    p = subprocess.run([str(BIN / 'peftbench'), 'export', 'r.yaml', '--out', 'train.py', '--accelerate', 'cpu'],
+                       cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    p = subprocess.run([sys.executable, 'train.py'], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=170)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    cfg = json.loads((tmp_path / 'run' / 'adapter' / 'adapter_config.json').read_text())
+    assert (cfg['r'], cfg['init_lora_weights']) == (2 * r.adapter.r, True), cfg
+    assert (tmp_path / 'run' / 'initial_adapter' / 'adapter_model.safetensors').exists()

@@ -51,7 +51,7 @@ COMBINATIONS = [  # (changes, hardware, the field of the one problem)
     ({'adapter': {'method': 'full'}, 'quantization': {'mode': '4bit'}}, CPU, 'quantization.mode'),
     ({'adapter': {'method': 'qlora'}}, CPU, 'quantization.mode'),
     ({'adapter': {'method': 'ia3', 'init': 'pissa'}}, CPU, 'adapter.init'),
-    ({'adapter': {'init': 'loftq'}, 'quantization': {'mode': '4bit'}}, CPU, 'quantization.mode'),
+    ({'adapter': {'init': 'loftq'}}, CPU, 'adapter.init'),
     ({'adapter': {'init': 'olora'}, 'quantization': {'mode': '8bit'}}, CPU, 'quantization.mode'),
     ({'adapter': {'method': 'vera', 'rslora': True}}, CPU, 'adapter.rslora'),
     ({'adapter': {'method': 'prompt_tuning', 'modules_to_save': ['lm_head']}}, CPU, 'adapter.modules_to_save'),
