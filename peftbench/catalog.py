@@ -300,7 +300,10 @@ def find_gpu(name) -> GPU:
     k = _gkey(name)
     for n, g in GPUS.items():
         if _gkey(n) in (k, 'rtx' + k) or _gkey(n).replace('gb', '') == k.replace('gb', ''): return g
-    raise ValueError(f"unknown GPU {name!r}; presets: {', '.join(GPUS)}; or pass GPU(name, memory_bytes)")
+    import difflib
+    near = difflib.get_close_matches(str(name), list(GPUS), n=1, cutoff=0.5)
+    raise ValueError(f"unknown GPU {name!r}{f' (did you mean {near[0]!r}?)' if near else ''}; presets: {', '.join(GPUS)}; "
+                     "in Python, GPU(name, memory_bytes) describes any other")
 
 # %% ../nbs/01_catalog.ipynb #b1ab9c9e
 def alloc_setting(environ=None) -> str:

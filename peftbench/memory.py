@@ -367,8 +367,7 @@ def estimate(recipe: Recipe, gpu: GPU | str | None = None, padding: bool = True)
     n_trainable = sum(_numel(s)*k for s, k, b in tensors)
     e = _finish({k: phases[peak][k] for k in TERMS}, peak, totals, st.gpu, _title(st), n_trainable, notes)
     e.rough, e.from_gpu = rough, from_gpu
-    e.real_run = _real_run(e.peak_allocated_bytes, st.gpu)
-    e.allocator = alloc_setting()
+    e.real_run, e.allocator = _real_run(e.peak_allocated_bytes, st.gpu), alloc_setting()
     return e
 
 # %% ../nbs/02_memory.ipynb #22d78f1a
@@ -468,6 +467,8 @@ def trace(recipe: Recipe, gpu: GPU | str | None = None, steps: int = 2, padding:
     return _finish(terms, max(phases, key=phases.get), phases, g, title, sum(p.numel() for p in run.trainable), notes)
 
 # %% ../nbs/02_memory.ipynb #adf5e2d1
+def _whole(e: MemoryEstimate) -> int: return max(e.total_bytes, e.real_run_bytes)  # the 3-step peak, and a long run's reserve
+
 @dataclass
 class Fit:
     "The largest value of `what` that fits `gpu`, its estimate, and the changes that would help when none fits."
@@ -476,8 +477,8 @@ class Fit:
     estimate: MemoryEstimate
     suggestions: list = field(default_factory=list)
     def __repr__(self):
-        gpu = self.estimate.gpu.name
-        if self.value: return f'largest {self.what} that fits {gpu}: {self.value} ({fmt_bytes(self.estimate.total_bytes)})'
+        gpu, e = self.estimate.gpu.name, self.estimate
+        if self.value: return f'largest {self.what} that fits {gpu} for a whole run: {self.value} ({fmt_bytes(_whole(e))})'
         return f'nothing fits {gpu} even at {self.what} 1; try: ' + '; '.join(s for s, _ in self.suggestions[:3])
 
 def fit(recipe: Recipe, gpu: GPU | str, what: str = 'batch_size', limit: int | None = None) -> Fit:
@@ -490,11 +491,10 @@ def fit(recipe: Recipe, gpu: GPU | str, what: str = 'batch_size', limit: int | N
     def at(v):
         r = dataclasses.replace(recipe, **{part: dataclasses.replace(getattr(recipe, part), **{what: v})})  # shallow: estimate reads
         return r, estimate(r, g)
-    r1, e1 = at(1)
-    if not e1.fits: return Fit(what, None, e1, suggestions(r1, g))
+    if _whole((one := at(1))[1]) > g.memory_bytes: return Fit(what, None, one[1], suggestions(one[0], g))
     lo = 1
     while lo < hi:  # invariant: lo fits
         mid = (lo + hi + 1) // 2
-        if at(mid)[1].fits: lo = mid
+        if _whole(at(mid)[1]) <= g.memory_bytes: lo = mid
         else: hi = mid - 1
     return Fit(what, lo, at(lo)[1])

@@ -250,6 +250,7 @@ def _prepare(self):
                               optimizers=optimizers(r, self.model))
     from transformers.trainer_callback import PrinterCallback
     self.trainer.remove_callback(PrinterCallback)  # our events replace its raw prints
+    self.trainer.create_model_card = lambda *a, **k: None  # TRL's card ('a fine-tuned version of None'); export.model_card writes ours
     if os.environ.get('PEFTBENCH_FAULT', '').startswith('in_save:'):  # test-only: die with the model saved and the optimizer not yet
         tr, save = self.trainer, self.trainer._save_optimizer_and_scheduler
         tr._save_optimizer_and_scheduler = lambda d: (_fault('in_save', tr.state.global_step), save(d))

@@ -398,7 +398,10 @@ def save_trained(model, dest: str, r) -> None:
     weights (peft's `path_initial_model_for_weight_conversion`): anyone can load it, and its base is the real one."""
     initial = os.path.join(r['training']['output_dir'], INITIAL)
     convert = r['adapter']['init'] in MOVES_BASE and os.path.isdir(initial)
-    model.save_pretrained(dest, **(dict(path_initial_model_for_weight_conversion=initial) if convert else {}))
+    import warnings
+    with warnings.catch_warnings():  # peft warns when it loads the initial adapter beside the trained one: the conversion itself
+        warnings.filterwarnings('ignore', message='(PiSSA|OLoRA) changes the base weights')
+        model.save_pretrained(dest, **(dict(path_initial_model_for_weight_conversion=initial) if convert else {}))
 
 def load_model(r, tok=None):
     "Tokenizer and model ready to train: dtype, quantization, k-bit preparation, checkpointing and the adapter."
