@@ -256,6 +256,9 @@ def _compare_cmd(a, file=None):
     from peftbench.export import load_adapter
     from peftbench.compare import compare, scorer_for
     model, tok = load_adapter(run)
+    n = len(prompts[:a.n])
+    print(f"comparing {n} prompt{'s' * (n != 1)} (greedy, up to {a.max_new_tokens} new tokens): the adapter in '{run}' off (base) "
+          "and on (adapted)", file=sys.stderr)  # stdout holds the table alone
     c = compare(model, tok, prompts[:a.n], scorer=scorer_for(recipe) if recipe else None, max_new_tokens=a.max_new_tokens)
     print(c.table(width=shutil.get_terminal_size((120, 24)).columns), file=file or sys.stdout)
     return 0

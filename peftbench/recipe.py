@@ -29,7 +29,7 @@ __all__ = ['LORA_FAMILY', 'PROMPT_METHODS', 'PACKING_HINT', 'Recipe', 'Hardware'
 LORA_FAMILY = tuple(k for k, m in METHODS.items() if m.lora)
 PROMPT_METHODS = tuple(k for k, m in METHODS.items() if 'num_virtual_tokens' in m.args)
 
-# %% ../nbs/00c_recipe.ipynb #0a0dc338
+# %% ../nbs/00c_recipe.ipynb #53b29fef
 import logging
 # bitsandbytes' CPU backend, on a CPU with AVX512-BF16, logs at import that it could not fetch a kernel from the Hub
 # (kernels-community) and falls back to its own: advice to fetch code at run time, in every notebook. Not shown.

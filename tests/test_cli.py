@@ -100,6 +100,7 @@ def test_compare_prints_the_table(demo_dir, tmp_path):
     rows = lines[2:7]
     assert all(r.count(' | ') == 2 for r in rows) and sum('✓' in r.split(' | ')[2] for r in rows) >= 3, p.stdout
     assert lines[7] == '' and lines[8].startswith('format: base') and lines[9].startswith('exact: base'), p.stdout
+    assert f"comparing 5 prompts (greedy, up to 16 new tokens): the adapter in '{demo_dir}' off (base) and on (adapted)" in p.stderr
     (tmp_path / 'p.jsonl').write_text(json.dumps({'prompt': 'Q: What naming style is "read_only"? Answer in JSON.\nA:'}) + '\n')
     p = cli('compare', str(demo_dir), '--prompts', 'p.jsonl', cwd=tmp_path)
     assert p.returncode == 0 and len(p.stdout.splitlines()) == 3 + 3 and 'read_only' in p.stdout, p.stdout + p.stderr
