@@ -79,7 +79,8 @@ class MemoryEstimate:
 def table(self: MemoryEstimate) -> str:
     "A plain-text table: one line per term, the peak, and the verdict against the GPU."
     lines = [('ROUGH ESTIMATE: ' if self.rough else '') + self.title + (f' (peak: {self.phase})' if self.phase else '')]
-    lines += [f'  {k:<14}{fmt_bytes(v):>12}' + ('  *' if k in self.from_gpu else '') for k, v in self.terms.items()]
+    lines += [f'  {k:<14}{fmt_bytes(v):>12}' + ('  *' if k in self.from_gpu else '')
+              + ('  (the peak comes before them)' if k == 'gradients' and not v and self.phases else '') for k, v in self.terms.items()]
     peaks = (('allocated', self.peak_allocated_bytes), ('reserved', self.peak_reserved_bytes), ('total', self.total_bytes))
     lines += [f'  {"-"*26}'] + [f'  {k:<14}{fmt_bytes(v):>12}  3-step peak' for k, v in peaks]
     if self.real_run:
@@ -129,8 +130,7 @@ def _setup(r: Recipe, gpu):
     "The GPU, its Hardware, weight bytes and compute bytes."
     g = find_gpu(gpu) if gpu is not None else None
     hw = g.hardware() if g else Hardware(name='GPU', cuda=True, bf16=True)
-    w = BYTES[r.resolved_dtype(hw)]
-    prec = r.resolved_precision(hw)
+    w, prec = BYTES[r.resolved_dtype(hw)], r.resolved_precision(hw)
     cdt = r.resolved_compute_dtype(hw) if r.quantization.mode == '4bit' else r.resolved_dtype(hw)
     c = min(4 if prec == 'fp32' else 2, BYTES[cdt] if r.quantization.mode != '8bit' else 2)
     return g, hw, w, c
