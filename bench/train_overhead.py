@@ -9,7 +9,7 @@ Target (issue 4): peftbench >= 0.97x the plain path.
 Variants: the plain script on the main thread; the same plain script on a worker thread, as is
 (`plain_worker_thread`) and after `release_cpu_threads()` on the main thread (`plain_worker_thread_released`);
 `Run.train()` (blocking, trains on the main thread); `Run.start().wait()` (a worker thread, as the notebook UI does).
-A worker thread as is runs 12-22% slower on the CPU: the main thread's GNU OpenMP pool outlives the warm-up, two pools
+A worker thread as is ran 12-22% slower on an earlier VM (on a later one, some rounds 20% slower and some not): the main thread's GNU OpenMP pool outlives the warm-up, two pools
 make more OpenMP threads than CPUs, and libgomp then throttles its spin-wait (see nbs/03d_threads.ipynb).
 `Run.start` frees the calling thread's pool before its thread starts, so the `_released` variant is its fair twin.
 
@@ -31,7 +31,7 @@ from peftbench.train import Run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _plain import plain_trainer
-from _versions import versions
+from _versions import cpu_bf16, versions
 
 ap = argparse.ArgumentParser(); ap.add_argument('--steps', type=int, default=100); ap.add_argument('--rounds', type=int, default=3)
 ap.add_argument('--only', default='', help='comma-separated variant names, for a look (the results file needs all)')
@@ -104,7 +104,7 @@ out = dict(benchmark='training throughput: peftbench Run vs plain TRL SFTTrainer
            meets_target={'blocking Run.train vs plain (issue 4)': ratios['peftbench_train / plain'] >= 0.97,
                          'UI Run.start vs Run.train (issue 17)': ratios['peftbench_start_ui / peftbench_train'] >= 0.95,
                          'UI Run.start vs plain on the main thread (issue 17)': ratios['peftbench_start_ui / plain'] >= 0.95},
-           machine=machine(), versions=versions(), date=time.strftime('%Y-%m-%d'))
+           machine=machine() | {'cpu_bf16': cpu_bf16()}, versions=versions(), date=time.strftime('%Y-%m-%d'))
 p = Path(__file__).parent / 'results' / 'train_overhead.json'
 p.write_text(json.dumps(out, indent=1) + '\n')
 print(json.dumps({k: out[k] for k in ('median_tokens_per_s', 'ratios', 'meets_target')}, indent=1))
