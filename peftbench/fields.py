@@ -133,6 +133,7 @@ class RecipeError(ValueError):
 def _suggest(name, options):
     "' (did you mean X?)' when `name` is close to one of `options`."
     close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    close = close or [o for o in map(str, options) if len(str(name)) >= 3 and o.startswith(str(name).lower())][:1]  # 'adam'
     return f" (did you mean '{close[0]}'?)" if close else ''
 
 def _choices(options): return ', '.join(f"'{o}'" for o in options)
