@@ -181,9 +181,13 @@ def _lengths(recipe: Recipe, dd, tok, notes: list, counts: dict):
     "Count the examples of each split longer than `data.max_length` (TRL cuts them), as notes and counts."
     L, load = recipe.data.max_length, (lambda: tok) if tok is not None else (lambda: tokenizer_for(recipe))
     for k, ds in dd.items():
-        # no token spans less than a byte, so only examples of more than L bytes (with a margin) can be too long
-        near = [i for i, ex in enumerate(ds) if len(_text_of(ex, tok).encode()) + 8 > L]
+        # no token spans less than a byte, so only examples of more than L bytes (with a margin) can be too long; of those,
+        # the tokenizer's fast count of the whole text keeps the few near L for TRL's exact preparation (slow: per example)
+        texts = [_text_of(ex, tok) for ex in ds]
+        near = [i for i, t in enumerate(texts) if len(t.encode()) + 8 > L]
         if near: tok = tok or load()
+        fast = [n for j in range(0, len(near), 1000) for n in map(len, tok([texts[i] for i in near[j:j + 1000]])['input_ids'])]
+        near = [i for i, n in zip(near, fast) if n + 16 > L]  # TRL's count differs by a few tokens (EOS, the prompt's edge)
         lens = [len(x) for x in tokenize(recipe, ds.select(near), tok)['input_ids']] if near else []
         long = [m for m in lens if m > L]
         counts.setdefault(k, {}).update(examples=len(ds), truncated=len(long))
