@@ -12,16 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['sides_of', 'TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_match', 'regex', 'scorer_for', 'heldout_prompts',
-           'read_prompts', 'perplexity', 'compare', 'checkpoints', 'compare_checkpoints', 'stream_compare',
-           'general_texts', 'Forgetting', 'forgetting']
+__all__ = ['moved_base', 'sides_of', 'TokenLogprobs', 'token_logprobs', 'Comparison', 'exact_match', 'regex', 'scorer_for',
+           'heldout_prompts', 'read_prompts', 'perplexity', 'compare', 'checkpoints', 'compare_checkpoints',
+           'stream_compare', 'general_texts', 'Forgetting', 'forgetting']
 
 # %% ../nbs/07_compare.ipynb #2f653efe
 from .load import generate  # batched, left-padded, seeded generation lives with the loader
 from .runlog import RunError, complete_checkpoints
 from .train import training
+from .translate import MOVES_BASE
 
 # %% ../nbs/07_compare.ipynb #ee5501b3
+def moved_base(model) -> bool:
+    "Whether `model` holds a PiSSA / OLoRA adapter as trained in memory: its base is then `W - B0A0`, not the real `W`."
+    cfgs = getattr(model, 'peft_config', None) or {}
+    return any(str(getattr(c, 'init_lora_weights', '')).lower().startswith(MOVES_BASE) for c in cfgs.values())
+
 def sides_of(model, adapters=None) -> list[tuple]:
     "(label, what) pairs: what is None (the base), an adapter name of `model`, or a folder `Path` to load."
     if (run := training(model)) is not None:  # switching its adapter off mid-step would kill the run
@@ -29,6 +35,10 @@ def sides_of(model, adapters=None) -> list[tuple]:
     if not hasattr(model, 'disable_adapter'):
         raise TypeError('compare needs a peft model (its adapter is switched off for the base side); '
                         'for full fine-tuning, load the base separately')
+    if moved_base(model):
+        raise ValueError("this model's adapter was initialised by PiSSA / OLoRA, which took part of the base into it, so with the "
+                         "adapter off it is not the base; compare the run's saved adapter, load_adapter(run folder), "
+                         "which peftbench saves as plain LoRA on the real base")
     if adapters is None: return [('base', None), ('adapted', model.active_adapter)]
     if isinstance(adapters, (str, Path)): adapters = [adapters]
     if not isinstance(adapters, dict): adapters = {(a if a in model.peft_config else Path(a).name): a for a in adapters}

@@ -11,7 +11,7 @@ from pathlib import Path
 import ipywidgets as W
 from fastcore.basics import patch
 from .ui import Panel, row, later, Throttle
-from .translate import MOVES_BASE
+from .compare import moved_base
 
 # %% auto #0
 __all__ = ['RUNNING', 'NO_MODEL', 'prompts_text', 'text_prompts', 'demo_prompts', 'side_class', 'table', 'ComparePanel',
@@ -229,10 +229,8 @@ def compare(self: ComparePanel):
                                  else 'already comparing' if self._busy else None)
     if why: self.status.value = _red(why); return None
     run = self.state.run
-    if got[0] is getattr(run, 'model', None) and getattr(getattr(run, 'recipe', None), 'adapter', None) is not None \
-            and run.recipe.adapter.init in MOVES_BASE:  # in memory its base lost what PiSSA / OLoRA moved into the adapter
-        got = self.load(Path(run.out) / 'adapter')  # the saved one is plain LoRA on the real base
-        if got is None: return None
+    if got[0] is getattr(run, 'model', None) and moved_base(got[0]):  # PiSSA / OLoRA: in memory the base is W - B0A0
+        if self.load(Path(run.out) / 'adapter') is None: return None  # the saved one is plain LoRA on the real base
         got = self._pick()
     model, tok, _ = got
     self._busy, self._done, self._scores, self._texts, self._prompts = True, False, None, {}, prompts
