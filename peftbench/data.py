@@ -238,9 +238,9 @@ def load_data(recipe: Recipe, tokenizer=None, source=None, lengths: bool = True)
     return dd
 
 # %% ../nbs/04_data.ipynb #72147f72
-def _examples(ids, one: str, many: str) -> str:
+def _examples(n: int, one: str, many: str) -> str:
     "'1 example has', '2 examples have': a count of examples with its verb."
-    return f"1 example {one}" if len(ids) == 1 else f"{len(ids)} examples {many}"
+    return f"1 example {one}" if n == 1 else f"{n} examples {many}"
 
 def _them(ids) -> str: return 'it' if len(ids) == 1 else 'them'
 
@@ -267,9 +267,9 @@ def _stats(ids, labels, L: int, packing: bool, eos) -> tuple[dict, list[str]]:
                      f"and lose{'s' * one} {lost} tokens "
                      f"({tlost} of them trained); the longest, example {w}, has {lens[w]}: "
                      f"raise data.max_length or shorten {'it' if one else 'them'}")
-    if emptied: notes.append(f"{_examples(emptied, 'keeps', 'keep')} no trained token within data.max_length ({L}), "
+    if emptied: notes.append(f"{_examples(len(emptied), 'keeps', 'keep')} no trained token within data.max_length ({L}), "
                              f"so TRL drops {_them(emptied)} (first: example {emptied[0]})")
-    if none: notes.append(f"{_examples(none, 'has', 'have')} no trained token at all, so TRL drops {_them(none)} "
+    if none: notes.append(f"{_examples(len(none), 'has', 'have')} no trained token at all, so TRL drops {_them(none)} "
                           f"(first: example {none[0]}); check the prompt/completion split")
     one = len(no_eos) == 1
     if no_eos: notes.append(f"{len(no_eos)} of {n} examples {'does' if one else 'do'} not end {'its' if one else 'their'} trained tokens "

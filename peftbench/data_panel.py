@@ -13,7 +13,7 @@ import ipywidgets as W
 from fastcore.basics import patch
 from .recipe import SHAPES, TEMPLATES
 from .ui import Panel, bind, row, choice, toggle, number, later, sized, title
-from .data import BUILDERS
+from .data import BUILDERS, _examples
 from .plots import length_svg as length_svg
 
 # %% auto #0
@@ -168,8 +168,7 @@ def preview(self: DataPanel):
         self._show()
     s, extra = p.stats, []
     if s.get('dropped'):
-        n = s['dropped']; extra.append(f"{n} example{'s' * (n != 1)} {'have' if n != 1 else 'has'} no trained token left and "
-                                       f"{'are' if n != 1 else 'is'} dropped")
+        n = s['dropped']; extra.append(f"{_examples(n, 'has', 'have')} no trained token left and {'is' if n == 1 else 'are'} dropped")
     if 'packed_sequences' in s:
         n = s['packed_sequences']; extra.append(f"packing makes {n} sequence{'s' * (n != 1)} of up to {p.max_length} tokens")
     self.last, self._key = p, _data_key(recipe)

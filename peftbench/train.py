@@ -241,10 +241,10 @@ def _prepare(self):
     _fault('loading')
     set_seed(self.recipe.training.seed)  # adapter initialisation draws random numbers too
     self.model, self.tokenizer = load(self.recipe, self.hw)
-    keep_initial(self.model, self.recipe.to_dict())  # PiSSA / OLoRA as initialised: the final save converts to plain LoRA
+    r = self.recipe.to_dict()  # PiSSA's initial adapter, LoRA+'s optimizer, AdaLoRA's rank budget, early stopping: translations
+    keep_initial(self.model, r)  # PiSSA / OLoRA as initialised: the final save converts to plain LoRA
     args = self.recipe.sft_config(self.hw)
     args.save_total_limit = None  # peftbench rotates, after the new checkpoint's marker (see on_save)
-    r = self.recipe.to_dict()  # LoRA+'s optimizer, AdaLoRA's rank budget and early stopping: the translations
     self.trainer = SFTTrainer(model=self.model, args=args, train_dataset=self.data['train'], eval_dataset=self.data.get('eval'),
                               processing_class=self.tokenizer, callbacks=[_mk_callback(self), *callbacks(r, self.model)],
                               optimizers=optimizers(r, self.model))
